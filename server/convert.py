@@ -1,0 +1,136 @@
+"""Protos <-> domain objects.  The only module that knows both."""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stampauth.errors import InvalidInput
+from stampauth.modeling.card import ModelCard
+from stampauth.scoring import Decision, Verdict
+from stampauth.service import ServerInfo, SpecimenInput
+from stampauth.store.base import IdentityRecord, SpecimenRecord
+from stampauth.v1 import stampauth_pb2 as pb
+
+KIND_FROM_PROTO = {pb.MARK_KIND_SIGNATURE: "signature", pb.MARK_KIND_STAMP: "stamp"}
+KIND_TO_PROTO = {value: key for key, value in KIND_FROM_PROTO.items()}
+VERDICT_TO_PROTO = {
+    Verdict.GENUINE: pb.VERDICT_GENUINE,
+    Verdict.FORGED: pb.VERDICT_FORGED,
+    Verdict.INCONCLUSIVE: pb.VERDICT_INCONCLUSIVE,
+    Verdict.NO_REFERENCE: pb.VERDICT_NO_REFERENCE,
+}
+
+
+def kind_from_proto(value: int, field: str = "kind", required: bool = True) -> str | None:
+    if value in KIND_FROM_PROTO:
+        return KIND_FROM_PROTO[value]
+    if value == pb.MARK_KIND_UNSPECIFIED and not required:
+        return None
+    raise InvalidInput(f"{field} must be MARK_KIND_SIGNATURE or MARK_KIND_STAMP", field=field)
+
+
+def image_bytes(message: pb.ImageData, field: str) -> bytes:
+    if not message.content:
+        raise InvalidInput(f"{field}.content is empty: put the image file's bytes there", field=f"{field}.content")
+    return bytes(message.content)
+
+
+def specimens_from_proto(items, field: str = "specimens") -> list[SpecimenInput]:
+    result = []
+    for index, item in enumerate(items):
+        prefix = f"{field}[{index}]"
+        result.append(SpecimenInput(
+            kind=kind_from_proto(item.kind, f"{prefix}.kind"),
+            content=image_bytes(item.image, f"{prefix}.image"),
+            note=item.note,
+        ))
+    return result
+
+
+def timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def _finite(value: float) -> float:
+    return 0.0 if value is None or math.isnan(value) else float(value)
+
+
+def decision_to_proto(decision: Decision) -> pb.Decision:
+    ids = decision.reference_ids or [""] * len(decision.reference_similarities)
+    return pb.Decision(
+        verdict=VERDICT_TO_PROTO[decision.verdict],
+        score=_finite(decision.score),
+        score_kind=pb.SCORE_KIND_SIMILARITY,
+        threshold=decision.threshold,
+        review_band=decision.review_band,
+        probability_genuine=_finite(decision.probability_genuine),
+        model_version=decision.model_version,
+        references_used=decision.references_used,
+        reference_similarities=[
+            pb.ReferenceSimilarity(specimen_id=sid, similarity=sim) for sid, sim in zip(ids, decision.reference_similarities)
+        ],
+    )
+
+
+def identity_to_proto(record: IdentityRecord) -> pb.Identity:
+    return pb.Identity(
+        identity_id=record.identity_id,
+        display_name=record.display_name,
+        metadata=record.metadata,
+        signature_specimen_count=record.specimen_counts.get("signature", 0),
+        stamp_specimen_count=record.specimen_counts.get("stamp", 0),
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
+
+
+def specimen_to_proto(record: SpecimenRecord) -> pb.Specimen:
+    return pb.Specimen(
+        specimen_id=record.specimen_id,
+        identity_id=record.identity_id,
+        kind=KIND_TO_PROTO[record.kind],
+        content_sha256=record.content_sha256,
+        width=record.width,
+        height=record.height,
+        model_version=record.model_version,
+        create_time=timestamp(record.create_time),
+        note=record.note,
+    )
+
+
+def model_to_proto(card: ModelCard) -> pb.ModelInfo:
+    height, width, channels = card.input_shape
+    return pb.ModelInfo(
+        name=card.name,
+        kind=KIND_TO_PROTO[card.kind],
+        version=card.version,
+        input_spec=pb.InputSpec(height=height, width=width, channels=channels, normalization=card.input_normalization),
+        embedding_dim=card.embedding_dim,
+        score_kind=pb.SCORE_KIND_SIMILARITY,
+        threshold=card.scoring.threshold,
+        review_band=card.scoring.review_band,
+        score_normalization=card.scoring.normalization,
+    )
+
+
+def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
+    limits = info.limits
+    return pb.GetServerInfoResponse(
+        server_version=info.server_version,
+        api_version=info.api_version,
+        models=[model_to_proto(card) for card in info.models],
+        limits=pb.Limits(
+            max_document_bytes=limits.input.max_bytes,
+            max_page_pixels=limits.input.max_page_pixels,
+            max_pages=limits.input.max_pages,
+            default_pdf_dpi=limits.input.default_pdf_dpi,
+            max_specimens_per_request=limits.max_specimens_per_request,
+        ),
+        store_backend=info.store_backend,
+        ocr_available=info.ocr_available,
+        unimplemented_methods=info.unimplemented_methods,
+    )

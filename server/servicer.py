@@ -1,0 +1,118 @@
+"""The StampAuthService servicer: protos in, core call, protos out."""
+
+from __future__ import annotations
+
+from stampauth.errors import Unavailable
+from stampauth.service import StampAuth
+from stampauth.server import convert
+from stampauth.server.errors import handle_errors
+from stampauth.v1 import stampauth_pb2 as pb
+from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
+
+
+class StampAuthServicer(pb_grpc.StampAuthServiceServicer):
+    """``core`` may be attached after the server starts (models load while health says NOT_SERVING)."""
+
+    def __init__(self, core: StampAuth | None = None):
+        self._core = core
+
+    def attach(self, core: StampAuth) -> None:
+        self._core = core
+
+    @property
+    def core(self) -> StampAuth:
+        if self._core is None:
+            raise Unavailable("the server is still loading its models; retry in a few seconds")
+        return self._core
+
+    @handle_errors
+    def CompareImages(self, request, context):
+        decision = self.core.compare_images(
+            convert.kind_from_proto(request.kind),
+            convert.image_bytes(request.reference, "reference"),
+            convert.image_bytes(request.query, "query"),
+        )
+        return pb.CompareImagesResponse(decision=convert.decision_to_proto(decision))
+
+    @handle_errors
+    def CreateIdentity(self, request, context):
+        identity, specimens = self.core.create_identity(
+            request.identity.identity_id,
+            request.identity.display_name,
+            dict(request.identity.metadata),
+            convert.specimens_from_proto(request.specimens),
+        )
+        return pb.CreateIdentityResponse(
+            identity=convert.identity_to_proto(identity),
+            specimens=[convert.specimen_to_proto(s) for s in specimens],
+        )
+
+    @handle_errors
+    def GetIdentity(self, request, context):
+        return pb.GetIdentityResponse(identity=convert.identity_to_proto(self.core.get_identity(request.identity_id)))
+
+    @handle_errors
+    def ListIdentities(self, request, context):
+        page = self.core.list_identities(request.page_size, request.page_token)
+        return pb.ListIdentitiesResponse(
+            identities=[convert.identity_to_proto(i) for i in page.items], next_page_token=page.next_page_token
+        )
+
+    @handle_errors
+    def DeleteIdentity(self, request, context):
+        return pb.DeleteIdentityResponse(deleted_specimen_count=self.core.delete_identity(request.identity_id))
+
+    @handle_errors
+    def EnrollSpecimens(self, request, context):
+        identity, specimens = self.core.enroll_specimens(
+            request.identity_id, convert.specimens_from_proto(request.specimens)
+        )
+        return pb.EnrollSpecimensResponse(
+            identity=convert.identity_to_proto(identity),
+            specimens=[convert.specimen_to_proto(s) for s in specimens],
+        )
+
+    @handle_errors
+    def GetSpecimen(self, request, context):
+        return pb.GetSpecimenResponse(specimen=convert.specimen_to_proto(self.core.get_specimen(request.specimen_id)))
+
+    @handle_errors
+    def ListSpecimens(self, request, context):
+        page = self.core.list_specimens(
+            request.identity_id,
+            convert.kind_from_proto(request.kind, required=False),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListSpecimensResponse(
+            specimens=[convert.specimen_to_proto(s) for s in page.items], next_page_token=page.next_page_token
+        )
+
+    @handle_errors
+    def DeleteSpecimen(self, request, context):
+        return pb.DeleteSpecimenResponse(identity=convert.identity_to_proto(self.core.delete_specimen(request.specimen_id)))
+
+    @handle_errors
+    def VerifyImage(self, request, context):
+        decision, identity = self.core.verify_image(
+            request.identity_id, convert.kind_from_proto(request.kind), convert.image_bytes(request.image, "image")
+        )
+        return pb.VerifyImageResponse(
+            decision=convert.decision_to_proto(decision), identity=convert.identity_to_proto(identity)
+        )
+
+    @handle_errors
+    def DetectMarks(self, request, context):
+        self.core.detect_marks()
+
+    @handle_errors
+    def VerifyDocument(self, request, context):
+        self.core.verify_document()
+
+    @handle_errors
+    def IdentifyMark(self, request, context):
+        self.core.identify_mark()
+
+    @handle_errors
+    def GetServerInfo(self, request, context):
+        return convert.server_info_to_proto(self.core.server_info())

@@ -1,0 +1,99 @@
+"""The ``stampauth`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from stampauth import __version__
+from stampauth.errors import StampAuthError
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_serve(args) -> int:
+    from stampauth.server.app import serve
+
+    serve(port=args.port, store_url=args.store, host=args.host, models_dir=args.models_dir, grace=args.grace)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from stampauth.evaluation import evaluate_marks
+
+    kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
+    result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir, baselines=not args.no_baselines)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{kind} verification on {result['data']} (K={result['references']}, model {result['model_version']})")
+        print(f"  {'scorer':<12} {'EER skilled':>12} {'EER random':>11} {'AUC':>7}")
+        rows = [("model", result)] + list(result.get("baselines", {}).items())
+        for name, row in rows:
+            print(f"  {name:<12} {row['eer']:>12.4f} {row['eer_random']:>11.4f} {row['auc']:>7.4f}")
+        print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
+              f"  ({result['n_genuine']} genuine, {result['n_forged']} forged)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from stampauth.training import signature
+
+    signature.main(args.extra)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stampauth", description="Authenticate stamps and signatures on documents.")
+    parser.add_argument("--version", action="version", version=f"stampauth {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--port", type=int, default=50051, help="port to listen on (0 = any free port)")
+    serve.add_argument("--host", default="[::]", help="address to bind")
+    serve.add_argument("--store", default=None, help="reference store URL (default: sqlite:///<data dir>/references.db; "
+                                                     "the data dir is $STAMPAUTH_DATA_DIR or ./data)")
+    serve.add_argument("--models-dir", default=None, help="folder with the model files (default: shipped models/)")
+    serve.add_argument("--grace", type=float, default=10.0, help="seconds calls in flight get on SIGTERM")
+    serve.set_defaults(func=cmd_serve)
+
+    evaluate = commands.add_parser("eval", help="measure verification accuracy on a labelled set")
+    evaluate.add_argument("what", choices=["signatures", "stamps"])
+    evaluate.add_argument("--data", required=True, help="folder with labels.csv (path,writer,label,forger)")
+    evaluate.add_argument("--references", type=int, default=5, help="genuine specimens enrolled per writer")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--models-dir", default=None)
+    evaluate.add_argument("--no-baselines", action="store_true", help="skip the ORB/correlation/SSIM baselines")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=cmd_eval)
+
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature --help')", add_help=False)
+    train.add_argument("what", choices=["signature"])
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.extra = unknown
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return args.func(args)
+    except StampAuthError as error:
+        print(f"stampauth: error: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The verification protocol behind ``stampauth eval signatures``.
+
+For each writer, K genuine marks are enrolled (seeded choice, at most all but one of that
+writer's genuine marks) and every other mark is scored against them:
+
+* genuine: the writer's remaining genuine marks;
+* skilled: forgeries of that writer (``eer`` = genuine vs skilled);
+* random: one genuine mark of every other writer (``eer_random`` = genuine vs random).
+
+Scorers are pluggable so the model and the baselines run through the very same protocol.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from stampauth.datasets import LabelledMark
+from stampauth.scoring import equal_error_rate, error_rates_at, roc_auc
+
+# scorer(reference indices, query index) -> similarity
+Scorer = Callable[[Sequence[int], int], float]
+
+
+@dataclass
+class ProtocolScores:
+    genuine: list[float] = field(default_factory=list)
+    skilled: list[float] = field(default_factory=list)
+    random: list[float] = field(default_factory=list)
+    references: int = 0
+    writers: int = 0
+
+
+@dataclass(frozen=True)
+class Trial:
+    writer: str
+    references: tuple[int, ...]
+    genuine: tuple[int, ...]
+    skilled: tuple[int, ...]
+    random: tuple[int, ...]
+
+
+def make_trials(marks: Sequence[LabelledMark], references: int, seed: int = 0) -> list[Trial]:
+    """The enrolments and queries of the protocol, as indices into ``marks``."""
+    rng = np.random.default_rng(seed)
+    genuine_by_writer: dict[str, list[int]] = defaultdict(list)
+    forged_by_writer: dict[str, list[int]] = defaultdict(list)
+    for index, mark in enumerate(marks):
+        (genuine_by_writer if mark.genuine else forged_by_writer)[mark.writer].append(index)
+    writers = sorted(genuine_by_writer)
+    trials = []
+    for writer in writers:
+        genuine = genuine_by_writer[writer]
+        if len(genuine) < 2:
+            continue  # nothing left to score once a reference is enrolled
+        k = min(references, len(genuine) - 1)
+        chosen = set(rng.choice(genuine, size=k, replace=False).tolist())
+        others = [w for w in writers if w != writer]
+        random = tuple(int(rng.choice(genuine_by_writer[w])) for w in others)
+        trials.append(
+            Trial(
+                writer=writer,
+                references=tuple(sorted(chosen)),
+                genuine=tuple(i for i in genuine if i not in chosen),
+                skilled=tuple(forged_by_writer.get(writer, [])),
+                random=random,
+            )
+        )
+    return trials
+
+
+def run_protocol(trials: Sequence[Trial], scorer: Scorer) -> ProtocolScores:
+    scores = ProtocolScores(writers=len(trials))
+    for trial in trials:
+        scores.references = max(scores.references, len(trial.references))
+        scores.genuine += [scorer(trial.references, q) for q in trial.genuine]
+        scores.skilled += [scorer(trial.references, q) for q in trial.skilled]
+        scores.random += [scorer(trial.references, q) for q in trial.random]
+    return scores
+
+
+def summarize(scores: ProtocolScores, threshold: float | None = None) -> dict:
+    """Metrics of one protocol run; ``far``/``frr`` (skilled forgeries) need a threshold."""
+    eer, eer_threshold = equal_error_rate(scores.genuine, scores.skilled)
+    eer_random, _ = equal_error_rate(scores.genuine, scores.random)
+    result = {
+        "eer": eer,
+        "eer_threshold": eer_threshold,
+        "eer_random": eer_random,
+        "auc": roc_auc(scores.genuine, scores.skilled),
+        "auc_random": roc_auc(scores.genuine, scores.random),
+        "n_genuine": len(scores.genuine),
+        "n_forged": len(scores.skilled),
+        "n_random": len(scores.random),
+        "writers": scores.writers,
+        "references": scores.references,
+    }
+    if threshold is not None:
+        far, frr = error_rates_at(threshold, scores.genuine, scores.skilled)
+        far_random, _ = error_rates_at(threshold, scores.genuine, scores.random)
+        result.update(threshold=threshold, far=far, frr=frr, far_random=far_random)
+    return result
+
+
+def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True) -> dict:
+    """``stampauth eval signatures``: the shipped model and the baselines through one protocol."""
+    import time
+
+    from stampauth.baselines import BASELINES
+    from stampauth.datasets import read_gray, read_labels
+    from stampauth.errors import InvalidInput
+    from stampauth.modeling.card import load_encoder
+    from stampauth.scoring import fewshot_score
+
+    if references < 1:
+        raise InvalidInput("--references must be at least 1")
+    marks = read_labels(data_dir)
+    encoder = load_encoder(kind, models_dir)
+    images = [read_gray(mark.path) for mark in marks]
+    trials = make_trials(marks, references, seed)
+    started = time.perf_counter()
+    canvases = np.stack([encoder.preprocess(image) for image in images])
+    preprocess_s = time.perf_counter() - started
+    started = time.perf_counter()
+    embeddings = encoder.embed(canvases)
+    embed_s = time.perf_counter() - started
+    scoring = encoder.card.scoring
+    scores = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0])
+    result = summarize(scores, threshold=scoring.threshold)
+    result.update(
+        data=str(data_dir),
+        kind=kind,
+        model_version=encoder.version,
+        score_kind="similarity",
+        score_normalization=scoring.normalization,
+        seed=seed,
+        preprocess_ms_per_crop=round(1000 * preprocess_s / len(images), 3),
+        embed_ms_per_crop=round(1000 * embed_s / len(images), 3),
+    )
+    if baselines:
+        result["baselines"] = {}
+        for baseline_class in BASELINES:
+            baseline = baseline_class()
+            features = [baseline.features(image) for image in images]
+            baseline_scores = run_protocol(
+                trials, lambda refs, q: float(np.mean([baseline.similarity(features[r], features[q]) for r in refs]))
+            )
+            summary = summarize(baseline_scores)
+            result["baselines"][baseline.name] = {
+                key: summary[key] for key in ("eer", "eer_random", "auc", "eer_threshold")
+            }
+    return result

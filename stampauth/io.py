@@ -1,0 +1,220 @@
+"""Safe decoding of images and documents from bytes.
+
+Formats are recognised from their first bytes (never from a file name).  Sizes are checked
+from the file header *before* any pixel is decoded, so a decompression bomb costs nothing.
+Every problem is an :class:`InvalidInput` (unreadable input) or :class:`ResourceExhausted`
+(a limit), with a message that names it.
+"""
+
+from __future__ import annotations
+
+import io as _stdio
+import logging
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stampauth.errors import InvalidInput, ResourceExhausted
+
+log = logging.getLogger(__name__)
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"BM", "bmp"),
+    (b"%PDF-", "pdf"),
+)
+SUPPORTED_FORMATS = ("png", "jpeg", "tiff", "bmp", "webp", "pdf")
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    max_bytes: int = 64 * 1024 * 1024
+    max_page_pixels: int = 80_000_000  # A4 at 600 dpi is 35 MP
+    max_pages: int = 100
+    default_pdf_dpi: int = 200
+    max_pdf_dpi: int = 600
+
+
+@dataclass(frozen=True)
+class Page:
+    """One decoded page: ``image (H, W, 3) uint8 BGR``; ``dpi`` is the PDF render resolution or 0."""
+
+    number: int
+    image: np.ndarray
+    dpi: int = 0
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The file format from its magic bytes, or None."""
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    # PDFs may have a little junk before the header; the spec allows it in the first 1024 bytes
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    return None
+
+
+def _check_bytes(data: bytes, limits: InputLimits, what: str) -> str:
+    if not data:
+        raise InvalidInput(f"the {what} is empty: send the file's bytes")
+    if len(data) > limits.max_bytes:
+        raise ResourceExhausted(
+            f"the {what} is {len(data)} bytes, over the limit of {limits.max_bytes}; "
+            "send a smaller file (lower resolution or fewer pages)"
+        )
+    kind = sniff_format(data)
+    if kind is None:
+        raise InvalidInput(
+            f"the {what} is not a supported file (expected one of {', '.join(SUPPORTED_FORMATS)}); "
+            "check that you send the file's raw bytes, not a path or base64 text"
+        )
+    return kind
+
+
+def _check_pixels(width: int, height: int, limits: InputLimits, what: str) -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidInput(f"the {what} has no pixels ({width}x{height})")
+    if width * height > limits.max_page_pixels:
+        raise ResourceExhausted(
+            f"the {what} is {width}x{height} pixels, over the limit of {limits.max_page_pixels}; "
+            "scan or render it at a lower resolution"
+        )
+
+
+def _header_size(data: bytes, what: str) -> tuple[int, int, int]:
+    """``(width, height, frames)`` from the header via Pillow's lazy open (no pixel decoding)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            with Image.open(_stdio.BytesIO(data)) as image:
+                return int(image.width), int(image.height), int(getattr(image, "n_frames", 1))
+    except Image.DecompressionBombError as error:
+        raise ResourceExhausted(f"the {what} declares too many pixels: {error}") from None
+    except Exception as error:  # noqa: BLE001 - Pillow raises many types for corrupt headers
+        raise InvalidInput(f"the {what} is corrupt: its header cannot be read ({type(error).__name__})") from None
+
+
+def _check_complete(data: bytes, kind: str, what: str) -> None:
+    """Truncated files decode to half-grey images in OpenCV; catch them by their missing trailer."""
+    if kind == "png" and b"IEND" not in data[-64:]:
+        raise InvalidInput(f"the {what} is a truncated PNG (no end chunk): upload the whole file")
+    if kind == "jpeg" and b"\xff\xd9" not in data[-4096:]:
+        raise InvalidInput(f"the {what} is a truncated JPEG (no end marker): upload the whole file")
+
+
+def _to_bgr(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:  # 16-bit scans: keep the top 8 bits
+        array = (array / 257).astype(np.uint8) if array.dtype == np.uint16 else array.astype(np.uint8)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    return array
+
+
+def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_frames: int) -> list[np.ndarray]:
+    width, height, frames = _header_size(data, what)
+    _check_pixels(width, height, limits, what)
+    _check_complete(data, kind, what)
+    if kind != "tiff":
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InvalidInput(f"the {what} is a corrupt {kind.upper()} file: it cannot be decoded")
+        return [image]
+    if frames > limits.max_pages:
+        raise ResourceExhausted(
+            f"the {what} has {frames} pages, over the limit of {limits.max_pages}; split the document"
+        )
+    from PIL import Image
+
+    pages = []
+    try:
+        with Image.open(_stdio.BytesIO(data)) as image:
+            for index in range(min(frames, max_frames)):
+                image.seek(index)
+                _check_pixels(image.width, image.height, limits, f"{what} (page {index + 1})")
+                frame = image.convert("RGB")
+                pages.append(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
+    except (InvalidInput, ResourceExhausted):
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise InvalidInput(f"the {what} is a corrupt TIFF file ({type(error).__name__}); re-export it") from None
+    return pages
+
+
+def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str) -> list[Page]:
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+
+    try:
+        pdf = pdfplumber.open(_stdio.BytesIO(data))
+    except Exception as error:  # noqa: BLE001 - pdfminer raises many types for broken files
+        # pdfplumber wraps pdfminer's errors; the original is its first argument
+        cause = error.args[0] if error.args and isinstance(error.args[0], Exception) else error
+        if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)):
+            raise InvalidInput(f"the {what} is an encrypted PDF: remove the password and send it again") from None
+        raise InvalidInput(f"the {what} is a corrupt PDF ({type(cause).__name__}); re-export or re-scan it") from None
+    pages: list[Page] = []
+    with pdf:
+        try:
+            count = len(pdf.pages)
+        except Exception as error:  # noqa: BLE001
+            raise InvalidInput(f"the {what} is a corrupt PDF: its page tree cannot be read ({type(error).__name__})") from None
+        if count == 0:
+            raise InvalidInput(f"the {what} is a PDF with no pages")
+        if count > limits.max_pages:
+            raise ResourceExhausted(f"the {what} has {count} pages, over the limit of {limits.max_pages}; split it")
+        for number, page in enumerate(pdf.pages, start=1):
+            width = int(round(float(page.width) * dpi / 72.0))
+            height = int(round(float(page.height) * dpi / 72.0))
+            _check_pixels(width, height, limits, f"{what} page {number} at {dpi} dpi")
+            try:
+                rendered = page.to_image(resolution=dpi).original.convert("RGB")
+            except Exception as error:  # noqa: BLE001
+                raise InvalidInput(f"page {number} of the {what} cannot be rendered ({type(error).__name__})") from None
+            pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi))
+    return pages
+
+
+def decode_document(data: bytes, limits: InputLimits = InputLimits(), pdf_dpi: int = 0, what: str = "document") -> list[Page]:
+    """Bytes of a PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF -> its pages."""
+    kind = _check_bytes(data, limits, what)
+    if kind == "pdf":
+        dpi = pdf_dpi or limits.default_pdf_dpi
+        if not 36 <= dpi <= limits.max_pdf_dpi:
+            raise InvalidInput(f"pdf_dpi must be between 36 and {limits.max_pdf_dpi}, got {dpi}", field="pdf_dpi")
+        return _render_pdf(data, limits, dpi, what)
+    images = _decode_raster(data, kind, limits, what, max_frames=limits.max_pages)
+    return [Page(number, image) for number, image in enumerate(images, start=1)]
+
+
+def decode_image(data: bytes, limits: InputLimits = InputLimits(), what: str = "image") -> np.ndarray:
+    """Bytes of one image (PNG, JPEG, TIFF, BMP, WebP) -> ``(H, W, 3) uint8`` BGR.
+
+    A crop must be a single image: a PDF or a multi-page TIFF is rejected with a hint.
+    """
+    kind = _check_bytes(data, limits, what)
+    if kind == "pdf":
+        raise InvalidInput(f"the {what} is a PDF; send a cropped image here, or use the document methods for PDFs")
+    images = _decode_raster(data, kind, limits, what, max_frames=2)
+    if len(images) > 1:
+        raise InvalidInput(f"the {what} is a multi-page TIFF; send one cropped mark per image")
+    return images[0]

@@ -1,0 +1,1 @@
+"""Keras models: architectures, custom layers, model cards and compiled inference."""

@@ -1,0 +1,68 @@
+"""Encoder architectures.
+
+A Siamese verifier is one encoder applied to both images with shared weights followed by a
+similarity head; :func:`siamese_model` builds exactly that from an encoder.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from stampauth.modeling.layers import CosineSimilarity, L2Normalize
+
+
+def _separable_block(x, filters: int, name: str, downsample: bool):
+    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep1")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.ReLU(name=f"{name}_relu1")(x)
+    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep2")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.ReLU(name=f"{name}_relu2")(x)
+    if downsample:
+        x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    return x
+
+
+def mark_encoder(
+    height: int = 96,
+    width: int = 192,
+    embedding_dim: int = 128,
+    widths: tuple[int, ...] = (32, 64, 96, 128, 192),
+    dropout: float = 0.2,
+    name: str = "mark_encoder",
+) -> keras.Model:
+    """Separable-convolution encoder.
+
+    Input ``(batch, height, width, 1) float32`` in ``[0, 1]`` (ink = 1, paper = 0);
+    output ``(batch, embedding_dim)`` L2-normalised embeddings.
+
+    The head keeps coarse layout (a flattened ``height/32 x width/32`` map) next to global
+    average and max pooling, because where strokes sit relative to each other is evidence.
+    """
+    inputs = keras.Input((height, width, 1), name="ink")
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for index, filters in enumerate(widths[1:]):
+        x = _separable_block(x, filters, f"block{index + 1}", downsample=True)
+    layout = layers.Conv2D(32, 1, use_bias=False, name="layout_conv")(x)
+    layout = layers.BatchNormalization(name="layout_bn")(layout)
+    layout = layers.ReLU(name="layout_relu")(layout)
+    layout = layers.Flatten(name="layout_flat")(layout)
+    pooled_avg = layers.GlobalAveragePooling2D(name="gap")(x)
+    pooled_max = layers.GlobalMaxPooling2D(name="gmp")(x)
+    features = layers.Concatenate(name="features")([layout, pooled_avg, pooled_max])
+    features = layers.Dropout(dropout, name="dropout")(features)
+    embedding = layers.Dense(embedding_dim, name="projection")(features)
+    embedding = L2Normalize(name="l2norm")(embedding)
+    return keras.Model(inputs, embedding, name=name)
+
+
+def siamese_model(encoder: keras.Model) -> keras.Model:
+    """Two inputs of the encoder's shape -> ``(batch, 1)`` cosine similarity, weights shared."""
+    shape = encoder.input_shape[1:]
+    first = keras.Input(shape, name="first")
+    second = keras.Input(shape, name="second")
+    similarity = CosineSimilarity(name="cosine")([encoder(first), encoder(second)])
+    return keras.Model([first, second], similarity, name="siamese")

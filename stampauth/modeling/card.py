@@ -1,0 +1,137 @@
+"""Model cards and the one factory that loads a model together with its card.
+
+A card (``models/<name>.json`` beside ``models/<name>.keras``) holds everything needed to use
+the weights correctly: the input spec, the preprocessing settings, the scoring settings
+(threshold, review band, calibration) and the version string that every decision carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from stampauth.errors import FailedPrecondition
+from stampauth.preprocess import PreprocessConfig, preprocess_mark
+from stampauth.scoring import ScoringConfig
+
+MODEL_FILES = {"signature": "signature_encoder"}
+_CANDIDATE_DIRS = (
+    Path(__file__).resolve().parents[2] / "models",  # a source checkout / editable install
+    Path(sys.prefix) / "share" / "stampauth" / "models",  # a regular install (setup.cfg data_files)
+)
+
+
+def models_dir() -> Path:
+    """Where the shipped weights live: ``$STAMPAUTH_MODELS_DIR``, else the checkout's or the install's ``models``."""
+    if os.environ.get("STAMPAUTH_MODELS_DIR"):
+        return Path(os.environ["STAMPAUTH_MODELS_DIR"])
+    for candidate in _CANDIDATE_DIRS:
+        if candidate.is_dir():
+            return candidate
+    return _CANDIDATE_DIRS[0]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    kind: str  # "signature" or "stamp"
+    version: str
+    embedding_dim: int
+    preprocess: PreprocessConfig
+    scoring: ScoringConfig
+    input_normalization: str = "ink darkness in [0, 1], paper = 0, aspect-preserving fit, centred"
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of one model input."""
+        return (self.preprocess.canvas_height, self.preprocess.canvas_width, 1)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelCard":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {key: value for key, value in data.items() if key in known}
+        data["preprocess"] = PreprocessConfig(**data["preprocess"])
+        data["scoring"] = ScoringConfig(**data["scoring"])
+        return cls(**data)
+
+
+def weights_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+class MarkEncoder:
+    """A loaded encoder: ``preprocess`` + compiled ``embed`` + its card.
+
+    ``embed`` takes ``(n, H, W) float32`` canvases and returns ``(n, embedding_dim)`` unit vectors.
+    It runs one compiled graph with a fixed input signature, so calls never retrace.
+    """
+
+    def __init__(self, card: ModelCard, keras_model):
+        import tensorflow as tf
+
+        self.card = card
+        self.model = keras_model
+        height, width, channels = card.input_shape
+        self._embed = tf.function(
+            lambda batch: keras_model(batch, training=False),
+            input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],
+            reduce_retracing=True,
+        )
+        self.embed(np.zeros((1, height, width), np.float32))  # trace once at load, not on the first call
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def preprocess(self, image: np.ndarray, debug: dict | None = None) -> np.ndarray:
+        """Any 8-bit crop -> ``(H, W) float32`` canvas."""
+        return preprocess_mark(image, self.card.preprocess, debug)
+
+    def embed(self, canvases: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        canvases = np.asarray(canvases, dtype=np.float32)
+        if canvases.ndim == 2:
+            canvases = canvases[None]
+        outputs = []
+        for start in range(0, len(canvases), batch_size):
+            chunk = canvases[start : start + batch_size, :, :, None]
+            outputs.append(self._embed(chunk).numpy())
+        if not outputs:
+            return np.zeros((0, self.card.embedding_dim), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+        """Raw crops -> ``(n, embedding_dim)``."""
+        return self.embed(np.stack([self.preprocess(image) for image in images]))
+
+
+def load_encoder(kind: str, directory: str | Path | None = None) -> MarkEncoder:
+    """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder`."""
+    import keras
+
+    import stampauth.modeling.layers  # noqa: F401  (registers custom layers for deserialization)
+
+    if kind not in MODEL_FILES:
+        raise FailedPrecondition(f"no model is shipped for kind {kind!r} in this version")
+    base = Path(directory) if directory else models_dir()
+    weights = base / f"{MODEL_FILES[kind]}.keras"
+    card_path = base / f"{MODEL_FILES[kind]}.json"
+    if not weights.exists() or not card_path.exists():
+        raise FailedPrecondition(
+            f"model files {weights.name} and {card_path.name} are missing from {base}; "
+            "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
+        )
+    card = ModelCard.from_json(card_path.read_text())
+    model = keras.saving.load_model(weights, compile=False)
+    return MarkEncoder(card, model)

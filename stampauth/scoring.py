@@ -1,0 +1,189 @@
+"""Few-shot scoring: one query embedding against the 1..k reference embeddings of an identity.
+
+The score is a *similarity* (higher = more alike, cosine based).  With two or more references
+it is normalised by how alike the references are to each other: a writer whose own signatures
+vary a lot should not be judged by the same yardstick as a very consistent one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+
+import numpy as np
+
+
+class Verdict(str, Enum):
+    GENUINE = "GENUINE"
+    FORGED = "FORGED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    NO_REFERENCE = "NO_REFERENCE"
+
+
+SCORE_KIND = "similarity"  # every score in stampauth: higher means more alike
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How raw cosine similarities become a decision.  Stored in each model's card.
+
+    * ``normalization``: ``"none"`` (mean similarity), ``"shift"`` (mean similarity minus the
+      references' mean pairwise similarity, plus ``prior_mean``) or ``"zscore"`` (the same
+      difference divided by the references' spread, floored by ``sigma_floor``, times ``prior_std``).
+      Only applies with 2+ references; a single reference is scored by its raw similarity.
+    * ``threshold``: scores at or above it are GENUINE, below FORGED.
+    * ``review_band``: scores within ``threshold +- review_band`` are INCONCLUSIVE.
+    * ``calibration_slope``/``calibration_intercept``: probability of genuine =
+      ``sigmoid(slope * (score - threshold) + intercept)``, fitted on validation writers.
+    """
+
+    normalization: str = "shift"
+    prior_mean: float = 0.8
+    prior_std: float = 0.1
+    sigma_floor: float = 0.05
+    threshold: float = 0.5
+    review_band: float = 0.03
+    calibration_slope: float = 20.0
+    calibration_intercept: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of comparing one mark with one identity's references."""
+
+    verdict: Verdict
+    score: float  # a similarity (SCORE_KIND); NaN when there is no reference
+    threshold: float
+    review_band: float
+    probability_genuine: float
+    model_version: str
+    references_used: int
+    reference_similarities: list[float] = field(default_factory=list)
+    reference_ids: list[str] = field(default_factory=list)  # specimen ids, same order as the similarities
+    score_kind: str = SCORE_KIND
+
+    def with_specimen_ids(self, specimen_ids: list[str]) -> "Decision":
+        return replace(self, reference_ids=list(specimen_ids))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        return data
+
+
+def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConfig) -> tuple[float, np.ndarray]:
+    """``query (d,)`` and ``references (k, d)`` unit vectors -> ``(score, per-reference similarities (k,))``."""
+    references = np.atleast_2d(references)
+    similarities = references @ query
+    mean_similarity = float(similarities.mean())
+    k = references.shape[0]
+    if k < 2 or config.normalization == "none":
+        return mean_similarity, similarities
+    pairwise = references @ references.T
+    upper = pairwise[np.triu_indices(k, 1)]
+    reference_mean = float(upper.mean())
+    if config.normalization == "shift":
+        return mean_similarity - reference_mean + config.prior_mean, similarities
+    if config.normalization == "zscore":
+        spread = max(float(upper.std()), config.sigma_floor)
+        return (mean_similarity - reference_mean) / spread * config.prior_std + config.prior_mean, similarities
+    raise ValueError(f"unknown normalization {config.normalization!r}")
+
+
+def probability_genuine(score: float, config: ScoringConfig) -> float:
+    logit = config.calibration_slope * (score - config.threshold) + config.calibration_intercept
+    return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+
+def decide(score: float, config: ScoringConfig) -> Verdict:
+    if abs(score - config.threshold) < config.review_band:
+        return Verdict.INCONCLUSIVE
+    return Verdict.GENUINE if score >= config.threshold else Verdict.FORGED
+
+
+def make_decision(
+    query: np.ndarray, references: np.ndarray, config: ScoringConfig, model_version: str
+) -> Decision:
+    """Score ``query (d,)`` against ``references (k, d)``; ``k = 0`` gives NO_REFERENCE."""
+    if references.size == 0:
+        return Decision(
+            verdict=Verdict.NO_REFERENCE,
+            score=float("nan"),
+            threshold=config.threshold,
+            review_band=config.review_band,
+            probability_genuine=float("nan"),
+            model_version=model_version,
+            references_used=0,
+        )
+    score, similarities = fewshot_score(query, references, config)
+    return Decision(
+        verdict=decide(score, config),
+        score=score,
+        threshold=config.threshold,
+        review_band=config.review_band,
+        probability_genuine=probability_genuine(score, config),
+        model_version=model_version,
+        references_used=int(np.atleast_2d(references).shape[0]),
+        reference_similarities=[float(s) for s in similarities],
+    )
+
+
+def equal_error_rate(genuine_scores, impostor_scores) -> tuple[float, float]:
+    """``(eer, threshold)`` for similarity scores (genuine should score higher)."""
+    genuine = np.asarray(genuine_scores, dtype=np.float64)
+    impostor = np.asarray(impostor_scores, dtype=np.float64)
+    if genuine.size == 0 or impostor.size == 0:
+        return float("nan"), float("nan")
+    candidates = np.unique(np.concatenate([genuine, impostor]))
+    frr = np.searchsorted(np.sort(genuine), candidates, side="left") / genuine.size
+    far = 1.0 - np.searchsorted(np.sort(impostor), candidates, side="left") / impostor.size
+    index = int(np.argmin(np.abs(far - frr)))
+    return float((far[index] + frr[index]) / 2.0), float(candidates[index])
+
+
+def roc_auc(genuine_scores, impostor_scores) -> float:
+    """Probability that a random genuine outscores a random impostor (ties count half)."""
+    genuine = np.asarray(genuine_scores, dtype=np.float64)
+    impostor = np.asarray(impostor_scores, dtype=np.float64)
+    if genuine.size == 0 or impostor.size == 0:
+        return float("nan")
+    scores = np.concatenate([genuine, impostor])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty_like(order, dtype=np.float64)
+    sorted_scores = scores[order]
+    # average ranks for ties
+    unique, first_index, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first_index + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(average, counts)
+    genuine_rank_sum = ranks[: genuine.size].sum()
+    return float((genuine_rank_sum - genuine.size * (genuine.size + 1) / 2.0) / (genuine.size * impostor.size))
+
+
+def error_rates_at(threshold: float, genuine_scores, impostor_scores) -> tuple[float, float]:
+    """``(far, frr)`` when scores ``>= threshold`` are accepted."""
+    genuine = np.asarray(genuine_scores, dtype=np.float64)
+    impostor = np.asarray(impostor_scores, dtype=np.float64)
+    far = float((impostor >= threshold).mean()) if impostor.size else float("nan")
+    frr = float((genuine < threshold).mean()) if genuine.size else float("nan")
+    return far, frr
+
+
+def fit_calibration(scores, labels, threshold: float, iterations: int = 500) -> tuple[float, float]:
+    """Logistic fit of ``P(genuine) = sigmoid(a * (score - threshold) + b)``; returns ``(a, b)``.
+
+    Classes are weighted equally so the forgery/genuine mix of the validation set does not leak in.
+    """
+    x = np.asarray(scores, dtype=np.float64) - threshold
+    y = np.asarray(labels, dtype=np.float64)
+    weights = np.where(y > 0.5, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
+    a, b = 10.0, 0.0
+    for _ in range(iterations):  # Newton's method on the weighted log-loss
+        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        gradient = np.array([np.sum(weights * (p - y) * x), np.sum(weights * (p - y))])
+        w = weights * p * (1 - p)
+        hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(a), float(b)

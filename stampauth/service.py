@@ -1,0 +1,285 @@
+"""The transport-free core: every capability of stampauth as plain Python calls.
+
+The gRPC servicer (``stampauth.server``) only translates protos to these calls and back;
+the CLI and in-process users call this class directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stampauth import __version__
+from stampauth.errors import FailedPrecondition, InvalidInput, ResourceExhausted, Unimplemented
+from stampauth.io import InputLimits, decode_image
+from stampauth.modeling.card import MarkEncoder, load_encoder
+from stampauth.scoring import Decision, make_decision
+from stampauth.store import open_store
+from stampauth.store.base import KINDS, IdentityRecord, NewSpecimen, ReferenceStore, ResultPage, SpecimenRecord
+
+log = logging.getLogger(__name__)
+
+IDENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+UNIMPLEMENTED_METHODS = ("DetectMarks", "VerifyDocument", "IdentifyMark")
+
+
+@dataclass(frozen=True)
+class SpecimenInput:
+    kind: str
+    content: bytes
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    input: InputLimits = InputLimits()
+    max_specimens_per_request: int = 32
+    max_metadata_entries: int = 64
+    max_metadata_chars: int = 1024
+    max_display_name_chars: int = 256
+    max_note_chars: int = 1024
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    server_version: str
+    api_version: str
+    models: list
+    limits: ServiceLimits
+    store_backend: str
+    ocr_available: bool
+    unimplemented_methods: list[str] = field(default_factory=list)
+
+
+def check_kind(kind: str, field_name: str = "kind") -> str:
+    if kind not in KINDS:
+        raise InvalidInput(f"{field_name} must be SIGNATURE or STAMP", field=field_name)
+    return kind
+
+
+def check_identity_id(identity_id: str, field_name: str = "identity_id") -> str:
+    if not IDENTITY_ID_PATTERN.match(identity_id or ""):
+        raise InvalidInput(
+            f"{field_name} must be 1-128 characters of letters, digits and '._:@-' (got {identity_id[:40]!r})",
+            field=field_name,
+        )
+    return identity_id
+
+
+def ocr_available() -> bool:
+    import shutil
+
+    return shutil.which("tesseract") is not None
+
+
+class StampAuth:
+    """stampauth in-process.  ``StampAuth.open()`` loads the shipped models and the default store."""
+
+    def __init__(self, store: ReferenceStore, encoders: dict[str, MarkEncoder], limits: ServiceLimits = ServiceLimits()):
+        self.store = store
+        self.encoders = encoders
+        self.limits = limits
+
+    @classmethod
+    def open(cls, store_url: str | None = None, models_dir: str | Path | None = None,
+             limits: ServiceLimits = ServiceLimits()) -> "StampAuth":
+        encoders = {"signature": load_encoder("signature", models_dir)}
+        service = cls(open_store(store_url), encoders, limits)
+        for kind in encoders:
+            service.refresh_stale_embeddings(kind)
+        return service
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------
+    def encoder(self, kind: str) -> MarkEncoder:
+        check_kind(kind)
+        if kind not in self.encoders:
+            raise FailedPrecondition(
+                f"this server has no {kind} model loaded, so {kind}s cannot be enrolled or verified yet; "
+                f"loaded kinds: {', '.join(sorted(self.encoders)) or 'none'}",
+                field="kind",
+            )
+        return self.encoders[kind]
+
+    def _decode(self, content: bytes, what: str) -> np.ndarray:
+        return decode_image(content, self.limits.input, what)
+
+    def embed_bytes(self, kind: str, contents: list[bytes], fields: list[str]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Decode, preprocess and embed crops; errors name the field of the crop at fault."""
+        encoder = self.encoder(kind)
+        canvases, sizes = [], []
+        for content, field_name in zip(contents, fields):
+            try:
+                image = self._decode(content, "image")
+                canvases.append(encoder.preprocess(image))
+            except (InvalidInput, ResourceExhausted) as error:
+                raise error.with_field(field_name)
+            sizes.append((int(image.shape[1]), int(image.shape[0])))
+        return encoder.embed(np.stack(canvases)), sizes
+
+    def refresh_stale_embeddings(self, kind: str) -> int:
+        """Recompute embeddings made by another model version from the stored images."""
+        encoder = self.encoders[kind]
+        stale = self.store.stale_specimens(kind, encoder.version)
+        for specimen_id in stale:
+            content = self.store.specimen_content(specimen_id)
+            embedding = encoder.embed(encoder.preprocess(self._decode(content, "stored specimen")))[0]
+            self.store.update_embedding(specimen_id, embedding, encoder.version)
+        if stale:
+            log.info("re-embedded %d %s specimens with model %s", len(stale), kind, encoder.version)
+        return len(stale)
+
+    def _references(self, identity_id: str, kind: str) -> tuple[list[str], np.ndarray]:
+        encoder = self.encoder(kind)
+        stored = self.store.reference_embeddings(identity_id, kind)
+        if any(item.model_version != encoder.version for item in stored):
+            self.refresh_stale_embeddings(kind)  # never compare across model versions
+            stored = self.store.reference_embeddings(identity_id, kind)
+        if not stored:
+            return [], np.zeros((0, encoder.card.embedding_dim), np.float32)
+        return [item.specimen_id for item in stored], np.stack([item.embedding for item in stored])
+
+    def _new_specimens(self, specimens: list[SpecimenInput], field_prefix: str) -> list[NewSpecimen]:
+        if len(specimens) > self.limits.max_specimens_per_request:
+            raise ResourceExhausted(
+                f"{len(specimens)} specimens in one request, over the limit of "
+                f"{self.limits.max_specimens_per_request}; send them in several requests",
+                field=field_prefix,
+            )
+        seen: dict[tuple[str, str], int] = {}
+        prepared: list[NewSpecimen | None] = [None] * len(specimens)
+        by_kind: dict[str, list[int]] = {}
+        for index, specimen in enumerate(specimens):
+            field_name = f"{field_prefix}[{index}]"
+            check_kind(specimen.kind, f"{field_name}.kind")
+            if len(specimen.note) > self.limits.max_note_chars:
+                raise InvalidInput(f"note is longer than {self.limits.max_note_chars} characters", field=f"{field_name}.note")
+            digest = hashlib.sha256(specimen.content).hexdigest()
+            if (specimen.kind, digest) in seen:
+                raise InvalidInput(
+                    f"{field_name} is the same image as {field_prefix}[{seen[(specimen.kind, digest)]}]; send each specimen once",
+                    field=f"{field_name}.image",
+                )
+            seen[(specimen.kind, digest)] = index
+            by_kind.setdefault(specimen.kind, []).append(index)
+        for kind, indices in by_kind.items():
+            embeddings, sizes = self.embed_bytes(
+                kind, [specimens[i].content for i in indices], [f"{field_prefix}[{i}].image" for i in indices]
+            )
+            version = self.encoders[kind].version
+            for row, index in enumerate(indices):
+                specimen = specimens[index]
+                prepared[index] = NewSpecimen(
+                    kind=kind, content=specimen.content, content_sha256=hashlib.sha256(specimen.content).hexdigest(),
+                    width=sizes[row][0], height=sizes[row][1], embedding=embeddings[row], model_version=version,
+                    note=specimen.note,
+                )
+        return [p for p in prepared if p is not None]
+
+    def _check_identity_fields(self, display_name: str, metadata: dict[str, str]) -> None:
+        if len(display_name) > self.limits.max_display_name_chars:
+            raise InvalidInput(f"display_name is longer than {self.limits.max_display_name_chars} characters",
+                               field="identity.display_name")
+        if len(metadata) > self.limits.max_metadata_entries:
+            raise InvalidInput(f"metadata has more than {self.limits.max_metadata_entries} entries", field="identity.metadata")
+        for key, value in metadata.items():
+            if not key or len(key) > 128 or len(value) > self.limits.max_metadata_chars:
+                raise InvalidInput(
+                    f"metadata keys must be 1-128 characters and values at most {self.limits.max_metadata_chars}",
+                    field=f"identity.metadata[{key[:40]!r}]",
+                )
+
+    # -- comparison ---------------------------------------------------------------------------
+    def compare_images(self, kind: str, reference: bytes, query: bytes) -> Decision:
+        embeddings, _ = self.embed_bytes(kind, [reference, query], ["reference", "query"])
+        encoder = self.encoders[kind]
+        return make_decision(embeddings[1], embeddings[:1], encoder.card.scoring, encoder.version)
+
+    def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
+        check_identity_id(identity_id)
+        check_kind(kind)
+        identity = self.store.get_identity(identity_id)
+        specimen_ids, references = self._references(identity_id, kind)
+        encoder = self.encoder(kind)
+        query, _ = self.embed_bytes(kind, [image], ["image"])
+        decision = make_decision(query[0], references, encoder.card.scoring, encoder.version)
+        return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
+
+    # -- identities and specimens -------------------------------------------------------------
+    def create_identity(self, identity_id: str, display_name: str = "", metadata: dict[str, str] | None = None,
+                        specimens: list[SpecimenInput] | None = None) -> tuple[IdentityRecord, list[SpecimenRecord]]:
+        check_identity_id(identity_id, "identity.identity_id")
+        metadata = dict(metadata or {})
+        self._check_identity_fields(display_name, metadata)
+        prepared = self._new_specimens(list(specimens or []), "specimens")
+        return self.store.create_identity(identity_id, display_name, metadata, prepared)
+
+    def enroll_specimens(self, identity_id: str, specimens: list[SpecimenInput]) -> tuple[IdentityRecord, list[SpecimenRecord]]:
+        check_identity_id(identity_id)
+        if not specimens:
+            raise InvalidInput("send at least one specimen", field="specimens")
+        self.store.get_identity(identity_id)  # NOT_FOUND before the costly embedding
+        return self.store.add_specimens(identity_id, self._new_specimens(specimens, "specimens"))
+
+    def get_identity(self, identity_id: str) -> IdentityRecord:
+        return self.store.get_identity(check_identity_id(identity_id))
+
+    def list_identities(self, page_size: int = 0, page_token: str = "") -> ResultPage:
+        return self.store.list_identities(page_size, page_token)
+
+    def delete_identity(self, identity_id: str) -> int:
+        return self.store.delete_identity(check_identity_id(identity_id))
+
+    def get_specimen(self, specimen_id: str) -> SpecimenRecord:
+        return self.store.get_specimen(self._check_specimen_id(specimen_id))
+
+    def list_specimens(self, identity_id: str, kind: str | None = None, page_size: int = 0, page_token: str = "") -> ResultPage:
+        check_identity_id(identity_id)
+        if kind is not None:
+            check_kind(kind)
+        return self.store.list_specimens(identity_id, kind, page_size, page_token)
+
+    def delete_specimen(self, specimen_id: str) -> IdentityRecord:
+        return self.store.delete_specimen(self._check_specimen_id(specimen_id))
+
+    @staticmethod
+    def _check_specimen_id(specimen_id: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{32}", specimen_id or ""):
+            raise InvalidInput("specimen_id must be the 32-character id returned at enrollment", field="specimen_id")
+        return specimen_id
+
+    # -- not built yet ------------------------------------------------------------------------
+    def detect_marks(self, *args, **kwargs):
+        raise Unimplemented("DetectMarks is not available in this version: the document detector is not built yet")
+
+    def verify_document(self, *args, **kwargs):
+        raise Unimplemented("VerifyDocument is not available in this version: the document detector is not built yet; "
+                            "crop the marks and call VerifyImage")
+
+    def identify_mark(self, *args, **kwargs):
+        raise Unimplemented("IdentifyMark is not available in this version: 1:N identification is not built yet")
+
+    # -- info -----------------------------------------------------------------------------------
+    def server_info(self) -> ServerInfo:
+        return ServerInfo(
+            server_version=__version__,
+            api_version="v1",
+            models=[encoder.card for encoder in self.encoders.values()],
+            limits=self.limits,
+            store_backend=self.store.backend,
+            ocr_available=ocr_available(),
+            unimplemented_methods=list(UNIMPLEMENTED_METHODS),
+        )

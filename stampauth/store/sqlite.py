@@ -1,0 +1,271 @@
+"""SQLite reference store: the embedded default.
+
+WAL journal (readers never wait for the writer), foreign keys on, and every write inside one
+``BEGIN IMMEDIATE`` transaction, so an enrollment is stored whole or not at all.  One
+connection guarded by a lock: SQLite serialises writers anyway, and reads here are short.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from stampauth.errors import AlreadyExists, FailedPrecondition, NotFound
+from stampauth.store.base import (
+    KINDS,
+    IdentityRecord,
+    NewSpecimen,
+    ReferenceStore,
+    ResultPage,
+    SpecimenRecord,
+    StoredEmbedding,
+    clamp_page_size,
+    decode_page_token,
+    encode_page_token,
+)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+    identity_id   TEXT PRIMARY KEY,
+    display_name  TEXT NOT NULL DEFAULT '',
+    metadata      TEXT NOT NULL DEFAULT '{}',
+    create_time   REAL NOT NULL,
+    update_time   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS specimens (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    specimen_id    TEXT NOT NULL UNIQUE,
+    identity_id    TEXT NOT NULL REFERENCES identities(identity_id) ON DELETE CASCADE,
+    kind           TEXT NOT NULL CHECK (kind IN ('signature', 'stamp')),
+    content        BLOB NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    width          INTEGER NOT NULL,
+    height         INTEGER NOT NULL,
+    embedding      BLOB NOT NULL,
+    model_version  TEXT NOT NULL,
+    create_time    REAL NOT NULL,
+    note           TEXT NOT NULL DEFAULT '',
+    UNIQUE (identity_id, kind, content_sha256)
+);
+CREATE INDEX IF NOT EXISTS specimens_by_identity ON specimens (identity_id, kind, seq);
+CREATE INDEX IF NOT EXISTS specimens_by_version ON specimens (kind, model_version);
+"""
+_SPECIMEN_COLUMNS = "specimen_id, identity_id, kind, content_sha256, width, height, model_version, create_time, note"
+
+
+def _specimen(row) -> SpecimenRecord:
+    return SpecimenRecord(*row)
+
+
+class SQLiteStore(ReferenceStore):
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.executescript(SCHEMA)  # idempotent; executescript commits on its own
+        with self._transaction() as db:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise FailedPrecondition(
+                    f"the store {self.path} has schema version {row[0]}, newer than this stampauth "
+                    f"understands ({SCHEMA_VERSION}); upgrade stampauth"
+                )
+
+    @contextmanager
+    def _transaction(self):
+        with self._lock:
+            if self._db is None:
+                raise FailedPrecondition("the reference store is closed")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self):
+        with self._lock:
+            if self._db is None:
+                raise FailedPrecondition("the reference store is closed")
+            yield self._db
+
+    def _identity(self, db, identity_id: str) -> IdentityRecord:
+        row = db.execute(
+            "SELECT identity_id, display_name, metadata, create_time, update_time FROM identities WHERE identity_id = ?",
+            (identity_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"identity {identity_id!r} does not exist; create it first (CreateIdentity)", field="identity_id")
+        counts = dict.fromkeys(KINDS, 0)
+        for kind, count in db.execute("SELECT kind, COUNT(*) FROM specimens WHERE identity_id = ? GROUP BY kind", (identity_id,)):
+            counts[kind] = count
+        return IdentityRecord(row[0], row[1], json.loads(row[2]), row[3], row[4], counts)
+
+    def _insert_specimen(self, db, identity_id: str, specimen: NewSpecimen, now: float) -> SpecimenRecord:
+        specimen_id = uuid.uuid4().hex
+        try:
+            db.execute(
+                "INSERT INTO specimens (specimen_id, identity_id, kind, content, content_sha256, width, height,"
+                " embedding, model_version, create_time, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (specimen_id, identity_id, specimen.kind, specimen.content, specimen.content_sha256, specimen.width,
+                 specimen.height, np.asarray(specimen.embedding, np.float32).tobytes(), specimen.model_version, now,
+                 specimen.note),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(
+                f"identity {identity_id!r} already has this {specimen.kind} image "
+                f"(sha256 {specimen.content_sha256[:12]}...); it is not enrolled twice"
+            ) from None
+        return SpecimenRecord(specimen_id, identity_id, specimen.kind, specimen.content_sha256, specimen.width,
+                              specimen.height, specimen.model_version, now, specimen.note)
+
+    def _insert_all(self, db, identity_id: str, specimens: list[NewSpecimen], now: float) -> list[SpecimenRecord]:
+        records = []
+        for index, specimen in enumerate(specimens):
+            try:
+                records.append(self._insert_specimen(db, identity_id, specimen, now))
+            except AlreadyExists as error:
+                raise error.with_field(f"specimens[{index}]")
+        return records
+
+    # -- identities ---------------------------------------------------------------------
+    def create_identity(self, identity_id, display_name, metadata, specimens):
+        now = time.time()
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO identities (identity_id, display_name, metadata, create_time, update_time) VALUES (?, ?, ?, ?, ?)",
+                    (identity_id, display_name, json.dumps(metadata, sort_keys=True), now, now),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(
+                    f"identity {identity_id!r} already exists; add specimens with EnrollSpecimens or pick another id",
+                    field="identity.identity_id",
+                ) from None
+            records = self._insert_all(db, identity_id, specimens, now)
+            return self._identity(db, identity_id), records
+
+    def get_identity(self, identity_id):
+        with self._reading() as db:
+            return self._identity(db, identity_id)
+
+    def list_identities(self, page_size, page_token):
+        size = clamp_page_size(page_size)
+        after = decode_page_token(page_token)
+        with self._reading() as db:
+            ids = [row[0] for row in db.execute(
+                "SELECT identity_id FROM identities WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
+                (after or "", size + 1),
+            )]
+            items = [self._identity(db, identity_id) for identity_id in ids[:size]]
+        token = encode_page_token(ids[size - 1]) if len(ids) > size else ""
+        return ResultPage(items, token)
+
+    def delete_identity(self, identity_id):
+        with self._transaction() as db:
+            self._identity(db, identity_id)
+            count = db.execute("SELECT COUNT(*) FROM specimens WHERE identity_id = ?", (identity_id,)).fetchone()[0]
+            db.execute("DELETE FROM identities WHERE identity_id = ?", (identity_id,))
+            return int(count)
+
+    # -- specimens ----------------------------------------------------------------------
+    def add_specimens(self, identity_id, specimens):
+        now = time.time()
+        with self._transaction() as db:
+            self._identity(db, identity_id)
+            records = self._insert_all(db, identity_id, specimens, now)
+            db.execute("UPDATE identities SET update_time = ? WHERE identity_id = ?", (now, identity_id))
+            return self._identity(db, identity_id), records
+
+    def get_specimen(self, specimen_id):
+        with self._reading() as db:
+            row = db.execute(f"SELECT {_SPECIMEN_COLUMNS} FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
+        return _specimen(row)
+
+    def list_specimens(self, identity_id, kind, page_size, page_token):
+        size = clamp_page_size(page_size)
+        after = decode_page_token(page_token)
+        with self._reading() as db:
+            self._identity(db, identity_id)
+            query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE identity_id = ? AND seq > ?"
+            params: list = [identity_id, int(after) if after and after.isdigit() else 0]
+            if kind:
+                query += " AND kind = ?"
+                params.append(kind)
+            rows = db.execute(query + " ORDER BY seq LIMIT ?", (*params, size + 1)).fetchall()
+        items = [_specimen(row[1:]) for row in rows[:size]]
+        token = encode_page_token(str(rows[size - 1][0])) if len(rows) > size else ""
+        return ResultPage(items, token)
+
+    def delete_specimen(self, specimen_id):
+        with self._transaction() as db:
+            row = db.execute("SELECT identity_id FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
+            db.execute("DELETE FROM specimens WHERE specimen_id = ?", (specimen_id,))
+            db.execute("UPDATE identities SET update_time = ? WHERE identity_id = ?", (time.time(), row[0]))
+            return self._identity(db, row[0])
+
+    def reference_embeddings(self, identity_id, kind):
+        with self._reading() as db:
+            self._identity(db, identity_id)
+            rows = db.execute(
+                "SELECT specimen_id, model_version, embedding FROM specimens WHERE identity_id = ? AND kind = ? ORDER BY seq",
+                (identity_id, kind),
+            ).fetchall()
+        return [StoredEmbedding(sid, version, np.frombuffer(blob, np.float32).copy()) for sid, version, blob in rows]
+
+    def specimen_content(self, specimen_id):
+        with self._reading() as db:
+            row = db.execute("SELECT content FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
+        return bytes(row[0])
+
+    def stale_specimens(self, kind, model_version):
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT specimen_id FROM specimens WHERE kind = ? AND model_version != ? ORDER BY seq", (kind, model_version)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def update_embedding(self, specimen_id, embedding, model_version):
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE specimens SET embedding = ?, model_version = ? WHERE specimen_id = ?",
+                (np.asarray(embedding, np.float32).tobytes(), model_version, specimen_id),
+            )
+
+    def close(self):
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,1 @@
+"""Training data pipelines and training loops (used by ``stampauth train``)."""

@@ -1,0 +1,112 @@
+"""Augmentation of grayscale mark crops (``(H, W) uint8``, ink dark on white paper).
+
+Augmentation happens *before* the real preprocessing, so the model learns from what
+:func:`stampauth.preprocess.preprocess_mark` makes of messy scans, not from clean canvases.
+Every function takes a ``numpy.random.Generator`` so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.,:-/"
+
+
+def affine(gray: np.ndarray, rng: np.random.Generator, rotation_deg=6.0, shear=0.25, scale=(0.85, 1.15)) -> np.ndarray:
+    """Rotation, slant (horizontal shear) and anisotropic scale; the canvas grows to keep all ink."""
+    h, w = gray.shape
+    angle = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
+    sx, sy = rng.uniform(*scale), rng.uniform(*scale)
+    k = rng.uniform(-shear, shear)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = rotation @ np.array([[1.0, k], [0.0, 1.0]]) @ np.diag([sx, sy])
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], dtype=np.float64) @ matrix.T
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    out_w, out_h = int(np.ceil(high[0] - low[0])) + 2, int(np.ceil(high[1] - low[1])) + 2
+    full = np.hstack([matrix, (-low + 1)[:, None]])
+    return cv2.warpAffine(gray, full, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def stroke_width(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Thicker (min filter) or thinner (max filter) strokes, as with another pen."""
+    kernel = np.ones((2, 2), np.uint8) if rng.random() < 0.7 else np.ones((3, 3), np.uint8)
+    return cv2.erode(gray, kernel) if rng.random() < 0.5 else cv2.dilate(gray, kernel)
+
+
+def elastic(gray: np.ndarray, rng: np.random.Generator, amplitude=2.5, smoothness=8.0) -> np.ndarray:
+    """Smooth random displacement field: the natural wobble between two signings."""
+    h, w = gray.shape
+    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), smoothness)
+    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), smoothness)
+    dx *= amplitude / (np.abs(dx).max() + 1e-6)
+    dy *= amplitude / (np.abs(dy).max() + 1e-6)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(gray, xs + dx, ys + dy, cv2.INTER_LINEAR, borderValue=255)
+
+
+def ink_strength(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fainter or darker ink (pen pressure, scanner exposure)."""
+    factor = rng.uniform(0.55, 1.15)
+    darkness = (255.0 - gray.astype(np.float32)) * factor
+    return np.clip(255.0 - darkness, 0, 255).astype(np.uint8)
+
+
+def document_background(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paper tone and gradient, a signature line, bits of printed text at the edges."""
+    h, w = gray.shape
+    paper = np.full((h, w), rng.uniform(215, 255), np.float32)
+    gradient = np.linspace(0, rng.uniform(-25, 25), w, dtype=np.float32)[None, :]
+    paper = np.clip(paper + gradient, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:  # the line people sign on
+        y = int(rng.uniform(0.6, 0.95) * h)
+        x0, x1 = int(rng.uniform(0, 0.2) * w), int(rng.uniform(0.8, 1.0) * w)
+        cv2.line(paper, (x0, y), (x1, y), int(rng.uniform(40, 140)), int(rng.integers(1, 3)))
+    if rng.random() < 0.4:  # printed words creeping in from a border
+        text = "".join(rng.choice(list(_LETTERS), size=int(rng.integers(3, 10))))
+        scale = rng.uniform(0.3, 0.6) * h / 60
+        y = int(rng.choice([rng.uniform(0.05, 0.2), rng.uniform(0.85, 1.0)]) * h)
+        x = int(rng.uniform(-0.3, 0.6) * w)
+        cv2.putText(paper, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, int(rng.uniform(0, 90)), 1, cv2.LINE_AA)
+    ink = 255.0 - gray.astype(np.float32)
+    return np.clip(paper.astype(np.float32) - ink, 0, 255).astype(np.uint8)
+
+
+def scan_effects(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur, low resolution, sensor noise, JPEG artefacts, fax-like binarisation (each sometimes)."""
+    out = gray
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.1))
+    if rng.random() < 0.25:
+        h, w = out.shape
+        factor = rng.uniform(1.5, 3.0)
+        small = cv2.resize(out, (max(8, int(w / factor)), max(8, int(h / factor))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.25:
+        noise = rng.normal(0, rng.uniform(2, 12), out.shape)
+        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2:
+        ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 85))])
+        if ok:
+            out = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if rng.random() < 0.1:
+        _, out = cv2.threshold(out, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return out
+
+
+def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """The full chain, each stage applied with a probability scaled by ``strength``."""
+    out = gray
+    if rng.random() < 0.9 * strength:
+        out = affine(out, rng)
+    if rng.random() < 0.3 * strength:
+        out = elastic(out, rng)
+    if rng.random() < 0.4 * strength:
+        out = stroke_width(out, rng)
+    if rng.random() < 0.4 * strength:
+        out = ink_strength(out, rng)
+    if rng.random() < 0.35 * strength:
+        out = document_background(out, rng)
+    if rng.random() < 0.8 * strength:
+        out = scan_effects(out, rng)
+    return out

@@ -1,0 +1,289 @@
+"""Training of the signature Siamese encoder (``stampauth train signature``).
+
+* Data: a labelled set (``labels.csv``), split by writer; the validation writers never
+  reach training.  Crops are cached once (cropped to ink, at twice the canvas size).
+* Batches: P writers x (G genuine + F skilled forgeries).  Genuine marks carry their writer's
+  label; each forgery carries a label of its own, so forgeries only ever act as negatives:
+  the hard negatives of their writer.
+* Objective: multi-similarity loss on the cosine similarities of all pairs in the batch
+  (a Siamese objective over every pair the shared encoder sees).
+* Checkpoints every ``--checkpoint-every`` steps; a restarted run resumes where it stopped and,
+  because batch ``i`` is drawn from ``rng(seed, i)``, reproduces the same run.
+* At the end the scoring (normalisation, threshold, review band, calibration) is chosen on the
+  validation writers and written with the weights into the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import pickle
+import queue
+import threading
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stampauth.datasets import LabelledMark, read_gray, read_labels, split_writers
+from stampauth.errors import InvalidInput
+from stampauth.evaluation import make_trials, run_protocol, summarize
+from stampauth.preprocess import PreprocessConfig, denoise, ink_bbox, otsu_binarize, preprocess_mark, remove_specks
+from stampauth.scoring import ScoringConfig, equal_error_rate, fewshot_score, fit_calibration
+from stampauth.training.augment import augment_mark
+
+log = logging.getLogger("stampauth.train")
+PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160)
+
+
+def crop_for_cache(gray: np.ndarray, config: PreprocessConfig, margin: float = 0.08) -> np.ndarray:
+    """Raw scan -> ink region with a margin, shrunk to fit twice the canvas.  ``(h, w) uint8``."""
+    mask, _ = otsu_binarize(denoise(gray, config.denoise_ksize))
+    mask = remove_specks(mask, int(config.min_component_frac * mask.size))
+    box = ink_bbox(mask)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        pad = int(margin * max(x1 - x0, y1 - y0))
+        gray = gray[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+    h, w = gray.shape
+    scale = min(1.0, 2 * config.canvas_height / h, 2 * config.canvas_width / w)
+    if scale < 1.0:
+        gray = cv2.resize(gray, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def load_cached_crops(marks: list[LabelledMark], config: PreprocessConfig, cache_dir: Path | None) -> list[np.ndarray]:
+    digest = hashlib.sha256("\n".join(str(m.path) for m in marks).encode()).hexdigest()[:12]
+    key = f"crops_{config.canvas_height}x{config.canvas_width}_{digest}.pkl"
+    if cache_dir is not None:
+        cache_file = cache_dir / key
+        if cache_file.exists():
+            return pickle.loads(cache_file.read_bytes())
+    crops = [crop_for_cache(read_gray(mark.path), config) for mark in marks]
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_file.write_bytes(pickle.dumps(crops))
+    return crops
+
+
+class BatchSampler:
+    """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
+
+    def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2):
+        self.crops, self.config, self.seed = crops, config, seed
+        self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
+        self.genuine = {w: [i for i, m in enumerate(marks) if m.writer == w and m.genuine] for w in writers}
+        self.forged = {w: [i for i, m in enumerate(marks) if m.writer == w and not m.genuine] for w in writers}
+        self.writers = sorted(writers)
+
+    def canvas(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        try:
+            return preprocess_mark(augment_mark(self.crops[index], rng), self.config)
+        except InvalidInput:  # augmentation wiped the ink out (rare): use the clean crop
+            return preprocess_mark(self.crops[index], self.config)
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, step])
+        chosen = rng.choice(self.writers, size=self.writers_per_batch, replace=False)
+        images, labels = [], []
+        next_negative = -1
+        for writer_index, writer in enumerate(chosen):
+            genuine = rng.choice(self.genuine[writer], size=self.n_genuine, replace=len(self.genuine[writer]) < self.n_genuine)
+            for index in genuine:
+                images.append(self.canvas(int(index), rng))
+                labels.append(self.writers.index(writer))
+            if self.forged[writer] and self.n_forged:
+                forged = rng.choice(self.forged[writer], size=self.n_forged, replace=len(self.forged[writer]) < self.n_forged)
+                for index in forged:
+                    images.append(self.canvas(int(index), rng))
+                    labels.append(next_negative)  # a class of its own: only ever a negative
+                    next_negative -= 1
+        return np.stack(images)[..., None].astype(np.float32), np.array(labels, np.int32)
+
+
+def multi_similarity_loss(embeddings, labels, alpha=2.0, beta=40.0, base=0.5):
+    """Wang et al. 2019, without mining.  ``embeddings (B, d)`` unit vectors, ``labels (B,)``."""
+    import tensorflow as tf
+
+    similarity = tf.matmul(embeddings, embeddings, transpose_b=True)
+    same = tf.equal(labels[:, None], labels[None, :])
+    eye = tf.eye(tf.shape(labels)[0], dtype=tf.bool)
+    positive = tf.logical_and(same, tf.logical_not(eye))
+    negative = tf.logical_not(same)
+    pos_term = tf.reduce_sum(tf.where(positive, tf.exp(-alpha * (similarity - base)), 0.0), axis=1)
+    neg_term = tf.reduce_sum(tf.where(negative, tf.exp(beta * (similarity - base)), 0.0), axis=1)
+    has_positive = tf.cast(tf.reduce_any(positive, axis=1), tf.float32)
+    loss_pos = tf.math.log1p(pos_term) / alpha * has_positive
+    loss_neg = tf.math.log1p(neg_term) / beta
+    return tf.reduce_mean(loss_pos + loss_neg)
+
+
+def embed_clean(encoder, crops, indices, config) -> np.ndarray:
+    canvases = np.stack([preprocess_mark(crops[i], config) for i in indices])[..., None]
+    return encoder.predict(canvases, batch_size=64, verbose=0)
+
+
+def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed) -> tuple[ScoringConfig, dict]:
+    """Pick normalisation, threshold, review band and calibration on the validation writers."""
+    report = {}
+    best = None
+    for normalization in ("none", "shift", "zscore"):
+        config = ScoringConfig(normalization=normalization, prior_mean=prior_mean, prior_std=prior_std)
+        pooled_genuine, pooled_skilled, per_k = [], [], {}
+        for k in (1, 2, 3, 5):
+            trials = make_trials(val_marks, k, seed)
+            scores = run_protocol(trials, lambda refs, q: fewshot_score(val_embeddings[q], val_embeddings[list(refs)], config)[0])
+            per_k[k] = summarize(scores)
+            pooled_genuine += scores.genuine
+            pooled_skilled += scores.skilled
+        pooled_eer, pooled_threshold = equal_error_rate(pooled_genuine, pooled_skilled)
+        report[normalization] = {"pooled_eer": pooled_eer, **{f"eer_k{k}": v["eer"] for k, v in per_k.items()}}
+        mean_eer = float(np.mean([v["eer"] for v in per_k.values()]))
+        if best is None or mean_eer < best[0]:
+            best = (mean_eer, config, pooled_threshold, pooled_genuine, pooled_skilled)
+    _, config, threshold, genuine, skilled = best
+    slope, intercept = fit_calibration(genuine + skilled, [1] * len(genuine) + [0] * len(skilled), threshold)
+    # review band = where the calibrated probability of genuine is between 0.35 and 0.65
+    band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))
+    config = replace(config, threshold=threshold, review_band=band, calibration_slope=slope, calibration_intercept=intercept)
+    return config, report
+
+
+def train(args) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from stampauth.modeling.architectures import mark_encoder
+    from stampauth.modeling.card import ModelCard, weights_digest
+
+    keras.utils.set_random_seed(args.seed)
+    marks = read_labels(args.data)
+    train_writers, val_writers = split_writers([m.writer for m in marks], args.val_writers, args.seed)
+    log.info("writers: %d training, %d validation %s", len(train_writers), len(val_writers), val_writers)
+    crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
+    sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
+                           args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer)
+    val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
+    val_marks = [marks[i] for i in val_indices]
+
+    encoder = mark_encoder(PREPROCESS.canvas_height, PREPROCESS.canvas_width, embedding_dim=args.embedding_dim)
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, args.steps, alpha=0.02,
+                                                      warmup_target=args.lr, warmup_steps=min(200, args.steps // 10))
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = tf.train.Checkpoint(model=encoder, optimizer=optimizer, step=step_var)
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *encoder.input_shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32)])
+    def train_step(images, labels):
+        with tf.GradientTape() as tape:
+            embeddings = encoder(images, training=True)
+            loss = multi_similarity_loss(embeddings, labels)
+        gradients = tape.gradient(loss, encoder.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, encoder.trainable_variables))
+        return loss
+
+    start_step = int(step_var.numpy())
+    batches: queue.Queue = queue.Queue(maxsize=6)
+
+    def produce():
+        for step in range(start_step, args.steps):
+            batches.put(sampler.batch(step))
+
+    threading.Thread(target=produce, daemon=True).start()
+    started, losses = time.time(), []
+    for step in range(start_step, args.steps):
+        images, labels = batches.get()
+        losses.append(float(train_step(images, labels)))
+        step_var.assign(step + 1)
+        if (step + 1) % args.log_every == 0:
+            log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, args.steps, np.mean(losses[-args.log_every:]),
+                     (time.time() - started) / (step + 1 - start_step))
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+            manager.save(checkpoint_number=step + 1)
+            val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
+            k5 = summarize(run_protocol(make_trials(val_marks, 5, args.seed),
+                                        lambda r, q: fewshot_score(val_embeddings[q], val_embeddings[list(r)], ScoringConfig(normalization="none"))[0]))
+            log.info("step %d validation (monitoring only) K=5 eer %.4f eer_random %.4f", step + 1, k5["eer"], k5["eer_random"])
+
+    # Scoring settings: priors from training writers, decisions chosen on validation writers.
+    train_indices = [i for i, m in enumerate(marks) if m.writer in set(train_writers) and m.genuine]
+    train_embeddings = embed_clean(encoder, crops, train_indices, PREPROCESS)
+    pair_similarities = []
+    for writer in train_writers:
+        rows = [j for j, i in enumerate(train_indices) if marks[i].writer == writer]
+        block = train_embeddings[rows] @ train_embeddings[rows].T
+        pair_similarities += block[np.triu_indices(len(rows), 1)].tolist()
+    prior_mean, prior_std = float(np.mean(pair_similarities)), float(np.std(pair_similarities))
+    val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
+    scoring, report = choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, args.seed)
+    log.info("scoring chosen on validation writers: %s; candidates %s", scoring, report)
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / "signature_encoder.keras"
+    encoder.save(weights)
+    card = ModelCard(
+        name="signature_encoder",
+        kind="signature",
+        version=f"signature-{time.strftime('%Y%m%d')}-{weights_digest(weights)}",
+        embedding_dim=args.embedding_dim,
+        preprocess=PREPROCESS,
+        scoring=scoring,
+        training={
+            "data": Path(args.data).name,
+            "seed": args.seed,
+            "steps": args.steps,
+            "train_writers": train_writers,
+            "validation_writers": val_writers,
+            "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
+            "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
+            "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
+            "parameters": int(encoder.count_params()),
+            "wall_time_s": round(time.time() - started, 1),
+            "scoring_candidates_on_validation": report,
+        },
+    )
+    (out_dir / "signature_encoder.json").write_text(card.to_json() + "\n")
+    log.info("wrote %s and its card, version %s", weights, card.version)
+    return asdict(card)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="labelled signature set (DIR/labels.csv)")
+    parser.add_argument("--out", default="models", help="where the .keras file and its card go")
+    parser.add_argument("--run-dir", default="runs/signature", help="checkpoints (resume from here)")
+    parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--val-writers", type=int, default=16)
+    parser.add_argument("--writers-per-batch", type=int, default=8)
+    parser.add_argument("--genuine-per-writer", type=int, default=4)
+    parser.add_argument("--forged-per-writer", type=int, default=2)
+    parser.add_argument("--embedding-dim", type=int, default=128)
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps(train(args)["scoring"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

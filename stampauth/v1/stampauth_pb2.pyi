@@ -1,0 +1,527 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MarkKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MARK_KIND_UNSPECIFIED: _ClassVar[MarkKind]
+    MARK_KIND_SIGNATURE: _ClassVar[MarkKind]
+    MARK_KIND_STAMP: _ClassVar[MarkKind]
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    VERDICT_GENUINE: _ClassVar[Verdict]
+    VERDICT_FORGED: _ClassVar[Verdict]
+    VERDICT_INCONCLUSIVE: _ClassVar[Verdict]
+    VERDICT_NO_REFERENCE: _ClassVar[Verdict]
+
+class ScoreKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCORE_KIND_UNSPECIFIED: _ClassVar[ScoreKind]
+    SCORE_KIND_SIMILARITY: _ClassVar[ScoreKind]
+    SCORE_KIND_DISTANCE: _ClassVar[ScoreKind]
+MARK_KIND_UNSPECIFIED: MarkKind
+MARK_KIND_SIGNATURE: MarkKind
+MARK_KIND_STAMP: MarkKind
+VERDICT_UNSPECIFIED: Verdict
+VERDICT_GENUINE: Verdict
+VERDICT_FORGED: Verdict
+VERDICT_INCONCLUSIVE: Verdict
+VERDICT_NO_REFERENCE: Verdict
+SCORE_KIND_UNSPECIFIED: ScoreKind
+SCORE_KIND_SIMILARITY: ScoreKind
+SCORE_KIND_DISTANCE: ScoreKind
+
+class ImageData(_message.Message):
+    __slots__ = ("content", "filename")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    content: bytes
+    filename: str
+    def __init__(self, content: _Optional[bytes] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class DocumentData(_message.Message):
+    __slots__ = ("content", "filename", "pdf_dpi")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PDF_DPI_FIELD_NUMBER: _ClassVar[int]
+    content: bytes
+    filename: str
+    pdf_dpi: int
+    def __init__(self, content: _Optional[bytes] = ..., filename: _Optional[str] = ..., pdf_dpi: _Optional[int] = ...) -> None: ...
+
+class BoundingBox(_message.Message):
+    __slots__ = ("x_min", "y_min", "x_max", "y_max")
+    X_MIN_FIELD_NUMBER: _ClassVar[int]
+    Y_MIN_FIELD_NUMBER: _ClassVar[int]
+    X_MAX_FIELD_NUMBER: _ClassVar[int]
+    Y_MAX_FIELD_NUMBER: _ClassVar[int]
+    x_min: int
+    y_min: int
+    x_max: int
+    y_max: int
+    def __init__(self, x_min: _Optional[int] = ..., y_min: _Optional[int] = ..., x_max: _Optional[int] = ..., y_max: _Optional[int] = ...) -> None: ...
+
+class ReferenceSimilarity(_message.Message):
+    __slots__ = ("specimen_id", "similarity")
+    SPECIMEN_ID_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    specimen_id: str
+    similarity: float
+    def __init__(self, specimen_id: _Optional[str] = ..., similarity: _Optional[float] = ...) -> None: ...
+
+class Decision(_message.Message):
+    __slots__ = ("verdict", "score", "score_kind", "threshold", "review_band", "probability_genuine", "model_version", "references_used", "reference_similarities")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_KIND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_BAND_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_GENUINE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REFERENCES_USED_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_SIMILARITIES_FIELD_NUMBER: _ClassVar[int]
+    verdict: Verdict
+    score: float
+    score_kind: ScoreKind
+    threshold: float
+    review_band: float
+    probability_genuine: float
+    model_version: str
+    references_used: int
+    reference_similarities: _containers.RepeatedCompositeFieldContainer[ReferenceSimilarity]
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., score: _Optional[float] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., probability_genuine: _Optional[float] = ..., model_version: _Optional[str] = ..., references_used: _Optional[int] = ..., reference_similarities: _Optional[_Iterable[_Union[ReferenceSimilarity, _Mapping]]] = ...) -> None: ...
+
+class Identity(_message.Message):
+    __slots__ = ("identity_id", "display_name", "metadata", "signature_specimen_count", "stamp_specimen_count", "create_time", "update_time")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_SPECIMEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STAMP_SPECIMEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    display_name: str
+    metadata: _containers.ScalarMap[str, str]
+    signature_specimen_count: int
+    stamp_specimen_count: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, identity_id: _Optional[str] = ..., display_name: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., signature_specimen_count: _Optional[int] = ..., stamp_specimen_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Specimen(_message.Message):
+    __slots__ = ("specimen_id", "identity_id", "kind", "content_sha256", "width", "height", "model_version", "create_time", "note")
+    SPECIMEN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    specimen_id: str
+    identity_id: str
+    kind: MarkKind
+    content_sha256: str
+    width: int
+    height: int
+    model_version: str
+    create_time: _timestamp_pb2.Timestamp
+    note: str
+    def __init__(self, specimen_id: _Optional[str] = ..., identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., content_sha256: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., model_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SpecimenInput(_message.Message):
+    __slots__ = ("kind", "image", "note")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    kind: MarkKind
+    image: ImageData
+    note: str
+    def __init__(self, kind: _Optional[_Union[MarkKind, str]] = ..., image: _Optional[_Union[ImageData, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class CompareImagesRequest(_message.Message):
+    __slots__ = ("kind", "reference", "query")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    kind: MarkKind
+    reference: ImageData
+    query: ImageData
+    def __init__(self, kind: _Optional[_Union[MarkKind, str]] = ..., reference: _Optional[_Union[ImageData, _Mapping]] = ..., query: _Optional[_Union[ImageData, _Mapping]] = ...) -> None: ...
+
+class CompareImagesResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+
+class CreateIdentityRequest(_message.Message):
+    __slots__ = ("identity", "specimens")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    SPECIMENS_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    specimens: _containers.RepeatedCompositeFieldContainer[SpecimenInput]
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., specimens: _Optional[_Iterable[_Union[SpecimenInput, _Mapping]]] = ...) -> None: ...
+
+class CreateIdentityResponse(_message.Message):
+    __slots__ = ("identity", "specimens")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    SPECIMENS_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    specimens: _containers.RepeatedCompositeFieldContainer[Specimen]
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., specimens: _Optional[_Iterable[_Union[Specimen, _Mapping]]] = ...) -> None: ...
+
+class GetIdentityRequest(_message.Message):
+    __slots__ = ("identity_id",)
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    def __init__(self, identity_id: _Optional[str] = ...) -> None: ...
+
+class GetIdentityResponse(_message.Message):
+    __slots__ = ("identity",)
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
+
+class ListIdentitiesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListIdentitiesResponse(_message.Message):
+    __slots__ = ("identities", "next_page_token")
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    next_page_token: str
+    def __init__(self, identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteIdentityRequest(_message.Message):
+    __slots__ = ("identity_id",)
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    def __init__(self, identity_id: _Optional[str] = ...) -> None: ...
+
+class DeleteIdentityResponse(_message.Message):
+    __slots__ = ("deleted_specimen_count",)
+    DELETED_SPECIMEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    deleted_specimen_count: int
+    def __init__(self, deleted_specimen_count: _Optional[int] = ...) -> None: ...
+
+class EnrollSpecimensRequest(_message.Message):
+    __slots__ = ("identity_id", "specimens")
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIMENS_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    specimens: _containers.RepeatedCompositeFieldContainer[SpecimenInput]
+    def __init__(self, identity_id: _Optional[str] = ..., specimens: _Optional[_Iterable[_Union[SpecimenInput, _Mapping]]] = ...) -> None: ...
+
+class EnrollSpecimensResponse(_message.Message):
+    __slots__ = ("identity", "specimens")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    SPECIMENS_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    specimens: _containers.RepeatedCompositeFieldContainer[Specimen]
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., specimens: _Optional[_Iterable[_Union[Specimen, _Mapping]]] = ...) -> None: ...
+
+class GetSpecimenRequest(_message.Message):
+    __slots__ = ("specimen_id",)
+    SPECIMEN_ID_FIELD_NUMBER: _ClassVar[int]
+    specimen_id: str
+    def __init__(self, specimen_id: _Optional[str] = ...) -> None: ...
+
+class GetSpecimenResponse(_message.Message):
+    __slots__ = ("specimen",)
+    SPECIMEN_FIELD_NUMBER: _ClassVar[int]
+    specimen: Specimen
+    def __init__(self, specimen: _Optional[_Union[Specimen, _Mapping]] = ...) -> None: ...
+
+class ListSpecimensRequest(_message.Message):
+    __slots__ = ("identity_id", "kind", "page_size", "page_token")
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    kind: MarkKind
+    page_size: int
+    page_token: str
+    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSpecimensResponse(_message.Message):
+    __slots__ = ("specimens", "next_page_token")
+    SPECIMENS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    specimens: _containers.RepeatedCompositeFieldContainer[Specimen]
+    next_page_token: str
+    def __init__(self, specimens: _Optional[_Iterable[_Union[Specimen, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteSpecimenRequest(_message.Message):
+    __slots__ = ("specimen_id",)
+    SPECIMEN_ID_FIELD_NUMBER: _ClassVar[int]
+    specimen_id: str
+    def __init__(self, specimen_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSpecimenResponse(_message.Message):
+    __slots__ = ("identity",)
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
+
+class VerifyImageRequest(_message.Message):
+    __slots__ = ("identity_id", "kind", "image")
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    kind: MarkKind
+    image: ImageData
+    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., image: _Optional[_Union[ImageData, _Mapping]] = ...) -> None: ...
+
+class VerifyImageResponse(_message.Message):
+    __slots__ = ("decision", "identity")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    identity: Identity
+    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
+
+class DetectOptions(_message.Message):
+    __slots__ = ("kinds", "min_score", "ocr")
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    OCR_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedScalarFieldContainer[MarkKind]
+    min_score: float
+    ocr: bool
+    def __init__(self, kinds: _Optional[_Iterable[_Union[MarkKind, str]]] = ..., min_score: _Optional[float] = ..., ocr: _Optional[bool] = ...) -> None: ...
+
+class PageInfo(_message.Message):
+    __slots__ = ("page_number", "width", "height", "dpi")
+    PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DPI_FIELD_NUMBER: _ClassVar[int]
+    page_number: int
+    width: int
+    height: int
+    dpi: int
+    def __init__(self, page_number: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., dpi: _Optional[int] = ...) -> None: ...
+
+class TextSpan(_message.Message):
+    __slots__ = ("text", "box", "confidence", "position", "source")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    box: BoundingBox
+    confidence: float
+    position: str
+    source: str
+    def __init__(self, text: _Optional[str] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., position: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class DetectedMark(_message.Message):
+    __slots__ = ("mark_index", "page_number", "kind", "box", "detection_score", "nearby_text")
+    MARK_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    NEARBY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    mark_index: int
+    page_number: int
+    kind: MarkKind
+    box: BoundingBox
+    detection_score: float
+    nearby_text: _containers.RepeatedCompositeFieldContainer[TextSpan]
+    def __init__(self, mark_index: _Optional[int] = ..., page_number: _Optional[int] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., detection_score: _Optional[float] = ..., nearby_text: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ...) -> None: ...
+
+class DetectMarksRequest(_message.Message):
+    __slots__ = ("document", "options")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentData
+    options: DetectOptions
+    def __init__(self, document: _Optional[_Union[DocumentData, _Mapping]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
+
+class DetectMarksResponse(_message.Message):
+    __slots__ = ("pages", "marks", "detector_version")
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    MARKS_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    pages: _containers.RepeatedCompositeFieldContainer[PageInfo]
+    marks: _containers.RepeatedCompositeFieldContainer[DetectedMark]
+    detector_version: str
+    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., marks: _Optional[_Iterable[_Union[DetectedMark, _Mapping]]] = ..., detector_version: _Optional[str] = ...) -> None: ...
+
+class Claim(_message.Message):
+    __slots__ = ("identity_id", "kind", "page_number")
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    identity_id: str
+    kind: MarkKind
+    page_number: int
+    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_number: _Optional[int] = ...) -> None: ...
+
+class MarkVerification(_message.Message):
+    __slots__ = ("mark", "identity_id", "decision")
+    MARK_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    mark: DetectedMark
+    identity_id: str
+    decision: Decision
+    def __init__(self, mark: _Optional[_Union[DetectedMark, _Mapping]] = ..., identity_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+
+class ClaimResult(_message.Message):
+    __slots__ = ("claim", "verdict", "mark_index", "explanation")
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    MARK_INDEX_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    verdict: Verdict
+    mark_index: int
+    explanation: str
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., mark_index: _Optional[int] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class VerifyDocumentRequest(_message.Message):
+    __slots__ = ("document", "claims", "options")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentData
+    claims: _containers.RepeatedCompositeFieldContainer[Claim]
+    options: DetectOptions
+    def __init__(self, document: _Optional[_Union[DocumentData, _Mapping]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
+
+class VerifyDocumentResponse(_message.Message):
+    __slots__ = ("pages", "verifications", "claim_results", "detector_version")
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    pages: _containers.RepeatedCompositeFieldContainer[PageInfo]
+    verifications: _containers.RepeatedCompositeFieldContainer[MarkVerification]
+    claim_results: _containers.RepeatedCompositeFieldContainer[ClaimResult]
+    detector_version: str
+    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., verifications: _Optional[_Iterable[_Union[MarkVerification, _Mapping]]] = ..., claim_results: _Optional[_Iterable[_Union[ClaimResult, _Mapping]]] = ..., detector_version: _Optional[str] = ...) -> None: ...
+
+class IdentifyMarkRequest(_message.Message):
+    __slots__ = ("kind", "image", "top_k")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    kind: MarkKind
+    image: ImageData
+    top_k: int
+    def __init__(self, kind: _Optional[_Union[MarkKind, str]] = ..., image: _Optional[_Union[ImageData, _Mapping]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("identity", "decision")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    decision: Decision
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+
+class IdentifyMarkResponse(_message.Message):
+    __slots__ = ("candidates",)
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InputSpec(_message.Message):
+    __slots__ = ("height", "width", "channels", "normalization")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    width: int
+    channels: int
+    normalization: str
+    def __init__(self, height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., normalization: _Optional[str] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "kind", "version", "input_spec", "embedding_dim", "score_kind", "threshold", "review_band", "score_normalization")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SPEC_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    SCORE_KIND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_BAND_FIELD_NUMBER: _ClassVar[int]
+    SCORE_NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: MarkKind
+    version: str
+    input_spec: InputSpec
+    embedding_dim: int
+    score_kind: ScoreKind
+    threshold: float
+    review_band: float
+    score_normalization: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., version: _Optional[str] = ..., input_spec: _Optional[_Union[InputSpec, _Mapping]] = ..., embedding_dim: _Optional[int] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., score_normalization: _Optional[str] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request")
+    MAX_DOCUMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PDF_DPI_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPECIMENS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    max_document_bytes: int
+    max_page_pixels: int
+    max_pages: int
+    default_pdf_dpi: int
+    max_specimens_per_request: int
+    def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ...) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    STORE_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    OCR_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNIMPLEMENTED_METHODS_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    api_version: str
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    limits: Limits
+    store_backend: str
+    ocr_available: bool
+    unimplemented_methods: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ...) -> None: ...
