@@ -139,7 +139,7 @@ def normalize_to_canvas(ink: np.ndarray, height: int, width: int, margin_frac: f
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(ink, (new_w, new_h), interpolation=interpolation)
     top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
+    canvas[top : top + new_h, left : left + new_w] = np.clip(resized, 0.0, 1.0)  # linear upscaling overshoots
     return canvas
 
 
