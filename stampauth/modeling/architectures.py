@@ -11,13 +11,17 @@ from keras import layers
 
 from stampauth.modeling.layers import CosineSimilarity, L2Normalize
 
+# Thin strokes on empty paper give tiny activation variances; with Keras' default momentum
+# (0.99) the moving statistics lag so far behind that inference embeddings collapse early on.
+BN_MOMENTUM = 0.9
+
 
 def _separable_block(x, filters: int, name: str, downsample: bool):
     x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep1")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu1")(x)
     x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep2")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(x)
     x = layers.ReLU(name=f"{name}_relu2")(x)
     if downsample:
         x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
@@ -42,12 +46,12 @@ def mark_encoder(
     """
     inputs = keras.Input((height, width, 1), name="ink")
     x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for index, filters in enumerate(widths[1:]):
         x = _separable_block(x, filters, f"block{index + 1}", downsample=True)
     layout = layers.Conv2D(32, 1, use_bias=False, name="layout_conv")(x)
-    layout = layers.BatchNormalization(name="layout_bn")(layout)
+    layout = layers.BatchNormalization(momentum=BN_MOMENTUM, name="layout_bn")(layout)
     layout = layers.ReLU(name="layout_relu")(layout)
     layout = layers.Flatten(name="layout_flat")(layout)
     pooled_avg = layers.GlobalAveragePooling2D(name="gap")(x)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian/Ubuntu machine with Python 3.11 to a running server or a
+# test run: creates .venv, installs stampauth with its dependencies, installs the Tesseract
+# binary through apt when it is missing, then runs what was asked.
+#
+#   bash server/bootstrap.sh serve [stampauth serve options]   # e.g. --port 50051 --store sqlite:///srv/refs.db
+#   bash server/bootstrap.sh test  [pytest options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action="${1:-}"
+case "$action" in
+  serve|test) shift ;;
+  *) echo "usage: bash server/bootstrap.sh serve|test [options]" >&2; exit 64 ;;
+esac
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  echo "bootstrap: installing $* with apt" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+command -v tesseract >/dev/null 2>&1 || apt_install tesseract-ocr
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$python" -m venv .venv; }
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2> >(grep -v "^WARNING: Location" >&2)
+
+case "$action" in
+  serve) exec .venv/bin/stampauth serve "$@" ;;
+  test) exec .venv/bin/python -m pytest "$@" ;;
+esac

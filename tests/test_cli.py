@@ -1,0 +1,83 @@
+"""The command line: evaluation on generated data, and the real server as a process."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from helpers import synthetic_signature
+
+from stampauth import cli
+
+
+@pytest.fixture
+def labelled_set(tmp_path):
+    """3 writers x 4 genuine + 2 'forgeries' (another writer's shape claimed as theirs)."""
+    rows = ["path,writer,label,forger"]
+    for writer in range(3):
+        for variant in range(4):
+            path = f"{writer:03d}/genuine/{variant}.png"
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / path), synthetic_signature(writer, variant))
+            rows.append(f"{path},{writer:03d},genuine,{writer:03d}")
+        for variant in range(2):
+            path = f"{writer:03d}/forged/{variant}.png"
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / path), synthetic_signature(writer + 50, variant))
+            rows.append(f"{path},{writer:03d},forged,0{writer + 50}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_eval_signatures_json(labelled_set, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("eer", "eer_random", "auc", "far", "frr", "threshold", "n_genuine", "n_forged", "references", "baselines"):
+        assert key in result
+    assert result["references"] == 2 and result["n_genuine"] == 3 * 2 and result["n_forged"] == 3 * 2
+    assert set(result["baselines"]) == {"orb", "correlation", "ssim"}
+    assert 0 <= result["eer"] <= 1 and 0 <= result["baselines"]["orb"]["eer"] <= 1
+
+
+def test_eval_caps_references_so_one_genuine_is_scored(labelled_set, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "9", "--json", "--no-baselines"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["references"] == 3 and result["n_genuine"] == 3
+
+
+def test_eval_bad_data_dir_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(tmp_path), "--json"]) == 2
+    assert "labels.csv" in capsys.readouterr().err
+
+
+def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
+    env = {**os.environ, "STAMPAUTH_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stampauth.cli", "serve", "--port", "0", "--host", "127.0.0.1", "--grace", "2"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        port, deadline, seen = None, time.time() + 60, []
+        while time.time() < deadline and port is None:
+            line = process.stderr.readline()
+            seen.append(line)
+            match = re.search(r"SERVING on port (\d+)", line)
+            port = int(match.group(1)) if match else None
+        assert port, "".join(seen)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        assert (tmp_path / "data" / "references.db").exists()  # the default store, under the data dir
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -1,0 +1,60 @@
+"""The shipped signature model: loads with its card, embeds with fixed shapes, never retraces."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from helpers import synthetic_signature
+
+from stampauth.modeling.card import ModelCard, load_encoder, models_dir
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder("signature")
+
+
+def test_card_describes_the_model(encoder):
+    card = encoder.card
+    assert card.kind == "signature" and card.version.startswith("signature-")
+    assert card.input_shape == (card.preprocess.canvas_height, card.preprocess.canvas_width, 1)
+    assert -1.0 < card.scoring.threshold < 1.5 and card.scoring.review_band > 0
+    assert card.scoring.calibration_slope > 0
+    assert encoder.model.input_shape[1:] == card.input_shape
+    assert encoder.model.output_shape[-1] == card.embedding_dim
+    assert ModelCard.from_json(card.to_json()) == card
+
+
+def test_weights_are_small_and_free_of_lambda_layers():
+    path = models_dir() / "signature_encoder.keras"
+    assert path.stat().st_size <= 10 * 1024 * 1024
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    assert "Lambda" not in json.dumps(config)
+
+
+def test_embeddings_are_unit_vectors_and_deterministic(encoder):
+    images = [synthetic_signature(w, v) for w in range(3) for v in range(2)]
+    embeddings = encoder.embed_images(images)
+    assert embeddings.shape == (6, encoder.card.embedding_dim) and embeddings.dtype == np.float32
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+    again = encoder.embed_images(images[:1])
+    assert np.allclose(again[0], embeddings[0], atol=1e-5)  # batch size does not change the result
+
+
+def test_compiled_graph_is_not_retraced(encoder):
+    canvases = np.zeros((7,) + encoder.card.input_shape[:2], np.float32)
+    before = encoder._embed.experimental_get_tracing_count()
+    for n in (1, 2, 7):
+        encoder.embed(canvases[:n])
+    assert encoder._embed.experimental_get_tracing_count() == before
+
+
+def test_missing_model_files_fail_with_a_fix(tmp_path):
+    from stampauth.errors import FailedPrecondition
+
+    with pytest.raises(FailedPrecondition, match="STAMPAUTH_MODELS_DIR"):
+        load_encoder("signature", tmp_path)
+    with pytest.raises(FailedPrecondition, match="no model"):
+        load_encoder("stamp")

@@ -1,0 +1,29 @@
+"""The committed stubs are exactly what the protos generate, and the API follows its conventions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from stampauth.v1 import stampauth_pb2 as pb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_stubs_match_the_protos():
+    result = subprocess.run([sys.executable, str(ROOT / "protos" / "generate.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_rpc_has_its_own_request_and_response():
+    service = pb.DESCRIPTOR.services_by_name["StampAuthService"]
+    seen = set()
+    for method in service.methods:
+        assert method.input_type.name == f"{method.name}Request"
+        assert method.output_type.name == f"{method.name}Response"
+        seen |= {method.input_type.name, method.output_type.name}
+    assert len(seen) == 2 * len(service.methods)
+
+
+def test_enums_start_unspecified():
+    for enum in pb.DESCRIPTOR.enum_types_by_name.values():
+        assert enum.values[0].number == 0 and enum.values[0].name.endswith("_UNSPECIFIED")

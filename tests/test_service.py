@@ -1,0 +1,62 @@
+"""The transport-free core: model-version changes, and regressions found along the way."""
+
+import hashlib
+
+import numpy as np
+import pytest
+from helpers import encode, synthetic_signature
+
+from stampauth.modeling.card import load_encoder
+from stampauth.scoring import Verdict
+from stampauth.service import SpecimenInput, StampAuth
+from stampauth.store import open_store
+from stampauth.store.base import NewSpecimen
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder("signature")
+
+
+def stale_specimen(image_bytes: bytes) -> NewSpecimen:
+    return NewSpecimen("signature", image_bytes, hashlib.sha256(image_bytes).hexdigest(), 320, 120,
+                       np.ones(128, np.float32) / np.sqrt(128), "signature-older-model")
+
+
+def test_embeddings_of_another_model_version_are_recomputed_not_compared(encoder, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'refs.db'}")
+    image = encode(synthetic_signature(11))
+    store.create_identity("olga", "", {}, [stale_specimen(image)])
+    core = StampAuth(store, {"signature": encoder})
+    decision, _ = core.verify_image("olga", "signature", image)
+    assert decision.model_version == encoder.version
+    assert decision.reference_similarities[0] == pytest.approx(1.0, abs=1e-3)  # recomputed from the stored image
+    assert store.stale_specimens("signature", encoder.version) == []
+    assert store.reference_embeddings("olga", "signature")[0].model_version == encoder.version
+
+
+def test_refresh_at_open_counts_what_it_did(encoder, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'refs.db'}")
+    store.create_identity("piet", "", {}, [stale_specimen(encode(synthetic_signature(12, v))) for v in range(3)])
+    core = StampAuth(store, {"signature": encoder})
+    assert core.refresh_stale_embeddings("signature") == 3
+    assert core.refresh_stale_embeddings("signature") == 0
+
+
+def test_in_process_enroll_and_verify(encoder):
+    with StampAuth(open_store("sqlite://:memory:"), {"signature": encoder}) as core:
+        core.create_identity("quinn", "Quinn", {}, [SpecimenInput("signature", encode(synthetic_signature(13, v))) for v in range(3)])
+        decision, identity = core.verify_image("quinn", "signature", encode(synthetic_signature(13, 0)))
+        assert identity.specimen_counts["signature"] == 3
+        assert decision.verdict in (Verdict.GENUINE, Verdict.INCONCLUSIVE) and decision.references_used == 3
+        assert len(decision.reference_ids) == 3
+
+
+def test_duplicate_images_in_one_request_are_named(encoder):
+    from stampauth.errors import InvalidInput
+
+    image = encode(synthetic_signature(14))
+    with StampAuth(open_store("sqlite://:memory:"), {"signature": encoder}) as core:
+        with pytest.raises(InvalidInput) as caught:
+            core.create_identity("rui", "", {}, [SpecimenInput("signature", image), SpecimenInput("signature", image)])
+        assert caught.value.field == "specimens[1].image"
