@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from stampauth import __version__
 from stampauth.errors import StampAuthError
@@ -27,7 +28,8 @@ def cmd_eval(args) -> int:
     from stampauth.evaluation import evaluate_marks
 
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
-    result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir, baselines=not args.no_baselines)
+    result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir,
+                            baselines=not args.no_baselines, heldout_only=args.heldout)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -38,6 +40,22 @@ def cmd_eval(args) -> int:
             print(f"  {name:<12} {row['eer']:>12.4f} {row['eer_random']:>11.4f} {row['auc']:>7.4f}")
         print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
               f"  ({result['n_genuine']} genuine, {result['n_forged']} forged)")
+    return 0
+
+
+def cmd_preprocess(args) -> int:
+    from stampauth.io import decode_image
+    from stampauth.modeling.card import ModelCard, models_dir
+    from stampauth.preprocess import dump_stages, preprocess_mark
+
+    card_path = Path(args.models_dir or models_dir()) / f"{args.kind}_encoder.json"
+    config = ModelCard.from_json(card_path.read_text()).preprocess
+    with open(args.image, "rb") as handle:
+        image = decode_image(handle.read())
+    debug: dict = {}
+    preprocess_mark(image, config, debug)
+    for path in dump_stages(debug, args.out):
+        print(path)
     return 0
 
 
@@ -70,8 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--models-dir", default=None)
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the ORB/correlation/SSIM baselines")
+    evaluate.add_argument("--heldout", action="store_true",
+                          help="only the writers the model card lists as validation writers (never trained on)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_eval)
+
+    preprocess = commands.add_parser("preprocess", help="write every preprocessing stage of a crop as PNGs")
+    preprocess.add_argument("image", help="a cropped mark (PNG, JPEG, TIFF, BMP, WebP)")
+    preprocess.add_argument("--kind", default="signature", choices=["signature"])
+    preprocess.add_argument("--out", required=True, help="folder for the stage images")
+    preprocess.add_argument("--models-dir", default=None)
+    preprocess.set_defaults(func=cmd_preprocess)
 
     train = commands.add_parser("train", help="train a model (see 'stampauth train signature --help')", add_help=False)
     train.add_argument("what", choices=["signature"])

@@ -105,8 +105,13 @@ def summarize(scores: ProtocolScores, threshold: float | None = None) -> dict:
     return result
 
 
-def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True) -> dict:
-    """``stampauth eval signatures``: the shipped model and the baselines through one protocol."""
+def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True,
+                   heldout_only: bool = False) -> dict:
+    """``stampauth eval signatures``: the shipped model and the baselines through one protocol.
+
+    ``heldout_only`` keeps only the writers that the model card lists as validation writers
+    (never seen in training), for honest figures on the set the model was trained on.
+    """
     import time
 
     from stampauth.baselines import BASELINES
@@ -119,6 +124,11 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         raise InvalidInput("--references must be at least 1")
     marks = read_labels(data_dir)
     encoder = load_encoder(kind, models_dir)
+    if heldout_only:
+        heldout = set(encoder.card.training.get("validation_writers", []))
+        marks = [mark for mark in marks if mark.writer in heldout]
+        if not marks:
+            raise InvalidInput("none of the model card's validation writers is in this data set; drop --heldout")
     images = [read_gray(mark.path) for mark in marks]
     trials = make_trials(marks, references, seed)
     started = time.perf_counter()
@@ -132,6 +142,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     result = summarize(scores, threshold=scoring.threshold)
     result.update(
         data=str(data_dir),
+        heldout_only=heldout_only,
         kind=kind,
         model_version=encoder.version,
         score_kind="similarity",

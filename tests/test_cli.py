@@ -81,3 +81,16 @@ def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_preprocess_dumps_every_stage(tmp_path, capsys):
+    image = tmp_path / "crop.png"
+    cv2.imwrite(str(image), synthetic_signature(8))
+    assert cli.main(["preprocess", str(image), "--out", str(tmp_path / "stages")]) == 0
+    written = capsys.readouterr().out.split()
+    assert len(written) == 5 and all(os.path.exists(p) for p in written)
+
+
+def test_heldout_needs_the_cards_validation_writers(labelled_set, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--heldout", "--json"]) == 2
+    assert "validation writers" in capsys.readouterr().err
