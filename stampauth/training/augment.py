@@ -13,11 +13,16 @@ import numpy as np
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.,:-/"
 
 
-def affine(gray: np.ndarray, rng: np.random.Generator, rotation_deg=6.0, shear=0.25, scale=(0.85, 1.15)) -> np.ndarray:
-    """Rotation, slant (horizontal shear) and anisotropic scale; the canvas grows to keep all ink."""
+def affine(gray: np.ndarray, rng: np.random.Generator, rotation_deg=4.0, shear=0.1, anisotropy=0.04) -> np.ndarray:
+    """Rotation, slant (horizontal shear) and a little anisotropic scale; the canvas grows to keep all ink.
+
+    Kept mild on purpose: slant and proportions are exactly what a forger gets wrong, so the
+    model must not be taught to ignore them.
+    """
     h, w = gray.shape
     angle = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
-    sx, sy = rng.uniform(*scale), rng.uniform(*scale)
+    sx = rng.uniform(0.9, 1.1)
+    sy = sx * rng.uniform(1 - anisotropy, 1 + anisotropy)
     k = rng.uniform(-shear, shear)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     matrix = rotation @ np.array([[1.0, k], [0.0, 1.0]]) @ np.diag([sx, sy])
@@ -30,11 +35,11 @@ def affine(gray: np.ndarray, rng: np.random.Generator, rotation_deg=6.0, shear=0
 
 def stroke_width(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Thicker (min filter) or thinner (max filter) strokes, as with another pen."""
-    kernel = np.ones((2, 2), np.uint8) if rng.random() < 0.7 else np.ones((3, 3), np.uint8)
+    kernel = np.ones((2, 2), np.uint8)
     return cv2.erode(gray, kernel) if rng.random() < 0.5 else cv2.dilate(gray, kernel)
 
 
-def elastic(gray: np.ndarray, rng: np.random.Generator, amplitude=2.5, smoothness=8.0) -> np.ndarray:
+def elastic(gray: np.ndarray, rng: np.random.Generator, amplitude=1.5, smoothness=8.0) -> np.ndarray:
     """Smooth random displacement field: the natural wobble between two signings."""
     h, w = gray.shape
     dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), smoothness)
@@ -99,9 +104,9 @@ def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1
     out = gray
     if rng.random() < 0.9 * strength:
         out = affine(out, rng)
-    if rng.random() < 0.3 * strength:
+    if rng.random() < 0.2 * strength:
         out = elastic(out, rng)
-    if rng.random() < 0.4 * strength:
+    if rng.random() < 0.2 * strength:
         out = stroke_width(out, rng)
     if rng.random() < 0.4 * strength:
         out = ink_strength(out, rng)
@@ -109,4 +114,26 @@ def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1
         out = document_background(out, rng)
     if rng.random() < 0.8 * strength:
         out = scan_effects(out, rng)
+    return out
+
+
+def imitate(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic skilled forgery of a genuine mark: the same shape, drawn wrong.
+
+    Changes what forgers get wrong, by more than a writer's own variation: slant, proportions,
+    local stroke placement.  Used only as hard negatives of the writer it came from.
+    """
+    h, w = gray.shape
+    changes = rng.permutation(3)[: rng.integers(1, 3)]
+    out = gray
+    for change in changes:
+        if change == 0:  # slant
+            k = rng.choice([-1, 1]) * rng.uniform(0.18, 0.35)
+            out = cv2.warpAffine(out, np.array([[1, k, max(0.0, -k * h)], [0, 1, 0]], np.float32),
+                                 (out.shape[1] + int(abs(k) * h) + 1, out.shape[0]), borderValue=255)
+        elif change == 1:  # proportions
+            ratio = rng.choice([rng.uniform(0.75, 0.87), rng.uniform(1.15, 1.3)])
+            out = cv2.resize(out, (max(8, int(out.shape[1] * ratio)), out.shape[0]), interpolation=cv2.INTER_LINEAR)
+        else:  # strokes placed differently here and there
+            out = elastic(out, rng, amplitude=rng.uniform(4.0, 7.0), smoothness=rng.uniform(10.0, 16.0))
     return out

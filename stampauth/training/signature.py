@@ -35,7 +35,7 @@ from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, denoise, ink_bbox, otsu_binarize, preprocess_mark, remove_specks
 from stampauth.scoring import ScoringConfig, equal_error_rate, fewshot_score, fit_calibration
-from stampauth.training.augment import augment_mark
+from stampauth.training.augment import augment_mark, imitate
 
 log = logging.getLogger("stampauth.train")
 PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160)
@@ -74,16 +74,18 @@ def load_cached_crops(marks: list[LabelledMark], config: PreprocessConfig, cache
 class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
-    def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2):
+    def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0):
         self.crops, self.config, self.seed = crops, config, seed
         self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
+        self.n_imitations = imitations
         self.genuine = {w: [i for i, m in enumerate(marks) if m.writer == w and m.genuine] for w in writers}
         self.forged = {w: [i for i, m in enumerate(marks) if m.writer == w and not m.genuine] for w in writers}
         self.writers = sorted(writers)
 
-    def canvas(self, index: int, rng: np.random.Generator) -> np.ndarray:
+    def canvas(self, index: int, rng: np.random.Generator, imitation: bool = False) -> np.ndarray:
         try:
-            return preprocess_mark(augment_mark(self.crops[index], rng), self.config)
+            crop = imitate(self.crops[index], rng) if imitation else self.crops[index]
+            return preprocess_mark(augment_mark(crop, rng), self.config)
         except InvalidInput:  # augmentation wiped the ink out (rare): use the clean crop
             return preprocess_mark(self.crops[index], self.config)
 
@@ -103,6 +105,10 @@ class BatchSampler:
                     images.append(self.canvas(int(index), rng))
                     labels.append(next_negative)  # a class of its own: only ever a negative
                     next_negative -= 1
+            for index in rng.choice(self.genuine[writer], size=self.n_imitations):
+                images.append(self.canvas(int(index), rng, imitation=True))
+                labels.append(next_negative)
+                next_negative -= 1
         return np.stack(images)[..., None].astype(np.float32), np.array(labels, np.int32)
 
 
@@ -167,7 +173,8 @@ def train(args) -> dict:
     log.info("writers: %d training, %d validation %s", len(train_writers), len(val_writers), val_writers)
     crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
     sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
-                           args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer)
+                           args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
+                           args.imitations_per_writer)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
@@ -246,7 +253,8 @@ def train(args) -> dict:
             "steps": args.steps,
             "train_writers": train_writers,
             "validation_writers": val_writers,
-            "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
+            "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged"
+                     f" + {args.imitations_per_writer} synthetic imitations)",
             "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(encoder.count_params()),
@@ -265,15 +273,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/signature", help="checkpoints (resume from here)")
     parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--val-writers", type=int, default=16)
     parser.add_argument("--writers-per-batch", type=int, default=8)
     parser.add_argument("--genuine-per-writer", type=int, default=4)
-    parser.add_argument("--forged-per-writer", type=int, default=2)
+    parser.add_argument("--forged-per-writer", type=int, default=3)
+    parser.add_argument("--imitations-per-writer", type=int, default=2,
+                        help="synthetic skilled forgeries (slant/proportion/stroke changes of a genuine) per writer")
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--checkpoint-every", type=int, default=150)
 
 
 def main(argv=None) -> None:
