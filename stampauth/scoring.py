@@ -30,7 +30,8 @@ class ScoringConfig:
     * ``normalization``: ``"none"`` (mean similarity), ``"shift"`` (mean similarity minus the
       references' mean pairwise similarity, plus ``prior_mean``) or ``"zscore"`` (the same
       difference divided by the references' spread, floored by ``sigma_floor``, times ``prior_std``).
-      Only applies with 2+ references; a single reference is scored by its raw similarity.
+      Only applies with at least ``normalize_from`` references (the references' spread is too
+      noisy to use below that); fewer references are scored by their mean raw similarity.
     * ``threshold``: scores at or above it are GENUINE, below FORGED.
     * ``review_band``: scores within ``threshold +- review_band`` are INCONCLUSIVE.
     * ``calibration_slope``/``calibration_intercept``: probability of genuine =
@@ -38,6 +39,7 @@ class ScoringConfig:
     """
 
     normalization: str = "shift"
+    normalize_from: int = 2
     prior_mean: float = 0.8
     prior_std: float = 0.1
     sigma_floor: float = 0.05
@@ -77,7 +79,7 @@ def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConf
     similarities = references @ query
     mean_similarity = float(similarities.mean())
     k = references.shape[0]
-    if k < 2 or config.normalization == "none":
+    if k < max(2, config.normalize_from) or config.normalization == "none":
         return mean_similarity, similarities
     pairwise = references @ references.T
     upper = pairwise[np.triu_indices(k, 1)]
