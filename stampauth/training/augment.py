@@ -67,9 +67,9 @@ def document_background(gray: np.ndarray, rng: np.random.Generator) -> np.ndarra
         y = int(rng.uniform(0.6, 0.95) * h)
         x0, x1 = int(rng.uniform(0, 0.2) * w), int(rng.uniform(0.8, 1.0) * w)
         cv2.line(paper, (x0, y), (x1, y), int(rng.uniform(40, 140)), int(rng.integers(1, 3)))
-    if rng.random() < 0.4:  # printed words creeping in from a border
+    if rng.random() < 0.3:  # printed words creeping in from a border, smaller than the writing
         text = "".join(rng.choice(list(_LETTERS), size=int(rng.integers(3, 10))))
-        scale = rng.uniform(0.3, 0.6) * h / 60
+        scale = rng.uniform(0.15, 0.3) * h / 60
         y = int(rng.choice([rng.uniform(0.05, 0.2), rng.uniform(0.85, 1.0)]) * h)
         x = int(rng.uniform(-0.3, 0.6) * w)
         cv2.putText(paper, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, int(rng.uniform(0, 90)), 1, cv2.LINE_AA)
@@ -136,4 +136,33 @@ def imitate(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             out = cv2.resize(out, (max(8, int(out.shape[1] * ratio)), out.shape[0]), interpolation=cv2.INTER_LINEAR)
         else:  # strokes placed differently here and there
             out = elastic(out, rng, amplitude=rng.uniform(4.0, 7.0), smoothness=rng.uniform(10.0, 16.0))
+    return out
+
+
+def writer_style(rng: np.random.Generator) -> dict:
+    """Parameters of a consistent 'new writer' transform, drawn once per writer per batch."""
+    return {
+        "rotation": rng.uniform(-5, 5),
+        "shear": rng.uniform(-0.3, 0.3),
+        "aspect": float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))),
+        "stroke": int(rng.choice([-1, 0, 0, 1])),
+    }
+
+
+def apply_writer_style(gray: np.ndarray, style: dict) -> np.ndarray:
+    """The same global change (slant, proportions, rotation, pen) applied to every mark of a
+    writer turns them into a plausible *other* writer: more identities to learn from, with the
+    genuine/forgery relations of the original kept intact."""
+    h, w = gray.shape
+    angle = np.deg2rad(style["rotation"])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = rotation @ np.array([[1.0, style["shear"]], [0.0, 1.0]]) @ np.diag([style["aspect"], 1.0])
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], dtype=np.float64) @ matrix.T
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    size = (int(np.ceil(high[0] - low[0])) + 2, int(np.ceil(high[1] - low[1])) + 2)
+    out = cv2.warpAffine(gray, np.hstack([matrix, (-low + 1)[:, None]]), size, flags=cv2.INTER_LINEAR, borderValue=255)
+    if style["stroke"] > 0:
+        out = cv2.erode(out, np.ones((2, 2), np.uint8))
+    elif style["stroke"] < 0:
+        out = cv2.dilate(out, np.ones((2, 2), np.uint8))
     return out

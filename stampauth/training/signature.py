@@ -21,8 +21,8 @@ import json
 import logging
 import os
 import pickle
-import queue
-import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -35,7 +35,7 @@ from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, denoise, ink_bbox, otsu_binarize, preprocess_mark, remove_specks
 from stampauth.scoring import ScoringConfig, equal_error_rate, fewshot_score, fit_calibration
-from stampauth.training.augment import augment_mark, imitate
+from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
 PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160)
@@ -74,17 +74,19 @@ def load_cached_crops(marks: list[LabelledMark], config: PreprocessConfig, cache
 class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
-    def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0):
+    def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0,
+                 new_writer_prob=0.0):
         self.crops, self.config, self.seed = crops, config, seed
         self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
-        self.n_imitations = imitations
+        self.n_imitations, self.new_writer_prob = imitations, new_writer_prob
         self.genuine = {w: [i for i, m in enumerate(marks) if m.writer == w and m.genuine] for w in writers}
         self.forged = {w: [i for i, m in enumerate(marks) if m.writer == w and not m.genuine] for w in writers}
         self.writers = sorted(writers)
 
-    def canvas(self, index: int, rng: np.random.Generator, imitation: bool = False) -> np.ndarray:
+    def canvas(self, index: int, rng: np.random.Generator, imitation: bool = False, style: dict | None = None) -> np.ndarray:
         try:
-            crop = imitate(self.crops[index], rng) if imitation else self.crops[index]
+            crop = apply_writer_style(self.crops[index], style) if style else self.crops[index]
+            crop = imitate(crop, rng) if imitation else crop
             return preprocess_mark(augment_mark(crop, rng), self.config)
         except InvalidInput:  # augmentation wiped the ink out (rare): use the clean crop
             return preprocess_mark(self.crops[index], self.config)
@@ -95,18 +97,20 @@ class BatchSampler:
         images, labels = [], []
         next_negative = -1
         for writer_index, writer in enumerate(chosen):
+            # sometimes the writer's marks are all restyled alike: a new identity (labels are per batch)
+            style = writer_style(rng) if rng.random() < self.new_writer_prob else None
             genuine = rng.choice(self.genuine[writer], size=self.n_genuine, replace=len(self.genuine[writer]) < self.n_genuine)
             for index in genuine:
-                images.append(self.canvas(int(index), rng))
-                labels.append(self.writers.index(writer))
+                images.append(self.canvas(int(index), rng, style=style))
+                labels.append(writer_index)
             if self.forged[writer] and self.n_forged:
                 forged = rng.choice(self.forged[writer], size=self.n_forged, replace=len(self.forged[writer]) < self.n_forged)
                 for index in forged:
-                    images.append(self.canvas(int(index), rng))
+                    images.append(self.canvas(int(index), rng, style=style))
                     labels.append(next_negative)  # a class of its own: only ever a negative
                     next_negative -= 1
             for index in rng.choice(self.genuine[writer], size=self.n_imitations):
-                images.append(self.canvas(int(index), rng, imitation=True))
+                images.append(self.canvas(int(index), rng, imitation=True, style=style))
                 labels.append(next_negative)
                 next_negative -= 1
         return np.stack(images)[..., None].astype(np.float32), np.array(labels, np.int32)
@@ -182,7 +186,7 @@ def train(args) -> dict:
     crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
     sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
                            args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
-                           args.imitations_per_writer)
+                           args.imitations_per_writer, args.new_writer_prob)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
@@ -210,17 +214,23 @@ def train(args) -> dict:
         return loss
 
     start_step = int(step_var.numpy())
-    batches: queue.Queue = queue.Queue(maxsize=6)
+    # Two threads draw batches ahead (OpenCV releases the GIL); batch i is always rng(seed, i).
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batches")
+    pending: deque = deque()
+    next_to_submit = start_step
 
-    def produce():
-        for step in range(start_step, args.steps):
-            batches.put(sampler.batch(step))
+    def submit_until(limit: int) -> None:
+        nonlocal next_to_submit
+        while next_to_submit < min(limit, args.steps):
+            pending.append(pool.submit(sampler.batch, next_to_submit))
+            next_to_submit += 1
 
-    threading.Thread(target=produce, daemon=True).start()
+    submit_until(start_step + 6)
     started, losses = time.time(), []
     for step in range(start_step, args.steps):
         step_started = time.time()
-        images, labels = batches.get()
+        images, labels = pending.popleft().result()
+        submit_until(step + 7)
         losses.append(float(train_step(images, labels)))
         step_var.assign(step + 1)
         train_seconds.assign_add(time.time() - step_started)
@@ -233,6 +243,8 @@ def train(args) -> dict:
             k5 = summarize(run_protocol(make_trials(val_marks, 5, args.seed),
                                         lambda r, q: fewshot_score(val_embeddings[q], val_embeddings[list(r)], ScoringConfig(normalization="none"))[0]))
             log.info("step %d validation (monitoring only) K=5 eer %.4f eer_random %.4f", step + 1, k5["eer"], k5["eer_random"])
+
+    pool.shutdown(cancel_futures=True)
 
     # Scoring settings: priors from training writers, decisions chosen on validation writers.
     train_indices = [i for i, m in enumerate(marks) if m.writer in set(train_writers) and m.genuine]
@@ -273,7 +285,7 @@ def train(args) -> dict:
             "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --steps {args.steps}"
                         f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                         f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
-                        f" --imitations-per-writer {args.imitations_per_writer}"),
+                        f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"),
             "scoring_candidates_on_validation": report,
         },
     )
@@ -296,6 +308,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forged-per-writer", type=int, default=3)
     parser.add_argument("--imitations-per-writer", type=int, default=2,
                         help="synthetic skilled forgeries (slant/proportion/stroke changes of a genuine) per writer")
+    parser.add_argument("--new-writer-prob", type=float, default=0.5,
+                        help="chance that a batch restyles all of a writer's marks alike (a synthetic new writer)")
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
