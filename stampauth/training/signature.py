@@ -300,7 +300,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/signature", help="checkpoints (resume from here)")
     parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--val-writers", type=int, default=16)
     parser.add_argument("--writers-per-batch", type=int, default=8)
