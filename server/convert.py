@@ -114,6 +114,10 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
         threshold=card.scoring.threshold,
         review_band=card.scoring.review_band,
         score_normalization=card.scoring.normalization,
+        thresholds_by_references=[
+            pb.ReferenceThreshold(references=int(k), threshold=float(v))
+            for k, v in sorted(card.scoring.thresholds_by_references.items(), key=lambda item: int(item[0]))
+        ],
     )
 
 

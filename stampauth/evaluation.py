@@ -118,7 +118,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     from stampauth.datasets import read_gray, read_labels
     from stampauth.errors import InvalidInput
     from stampauth.modeling.card import load_encoder
-    from stampauth.scoring import fewshot_score
+    from stampauth.scoring import error_rates_at, fewshot_score, threshold_for
 
     if references < 1:
         raise InvalidInput("--references must be at least 1")
@@ -139,7 +139,13 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     embed_s = time.perf_counter() - started
     scoring = encoder.card.scoring
     scores = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0])
-    result = summarize(scores, threshold=scoring.threshold)
+    result = summarize(scores)
+    # FAR/FRR at the shipped operating point: each score against the threshold for its reference count
+    margins = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0]
+                           - threshold_for(len(refs), scoring))
+    far, frr = error_rates_at(0.0, margins.genuine, margins.skilled)
+    far_random, _ = error_rates_at(0.0, margins.genuine, margins.random)
+    result.update(threshold=threshold_for(scores.references, scoring), far=far, frr=frr, far_random=far_random)
     result.update(
         data=str(data_dir),
         heldout_only=heldout_only,

@@ -32,7 +32,10 @@ class ScoringConfig:
       difference divided by the references' spread, floored by ``sigma_floor``, times ``prior_std``).
       Only applies with at least ``normalize_from`` references (the references' spread is too
       noisy to use below that); fewer references are scored by their mean raw similarity.
-    * ``threshold``: scores at or above it are GENUINE, below FORGED.
+    * ``threshold``: scores at or above it are GENUINE, below FORGED.  ``thresholds_by_references``
+      overrides it per number of references (keys ``"1"``, ``"2"``, ... ; the largest key also
+      serves every larger count): scores from one reference and from five are not on the same
+      footing, and one threshold for both would make one of them reject or accept far too much.
     * ``review_band``: scores within ``threshold +- review_band`` are INCONCLUSIVE.
     * ``calibration_slope``/``calibration_intercept``: probability of genuine =
       ``sigmoid(slope * (score - threshold) + intercept)``, fitted on validation writers.
@@ -44,6 +47,7 @@ class ScoringConfig:
     prior_std: float = 0.1
     sigma_floor: float = 0.05
     threshold: float = 0.5
+    thresholds_by_references: dict = field(default_factory=dict)
     review_band: float = 0.03
     calibration_slope: float = 20.0
     calibration_intercept: float = 0.0
@@ -92,15 +96,25 @@ def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConf
     raise ValueError(f"unknown normalization {config.normalization!r}")
 
 
-def probability_genuine(score: float, config: ScoringConfig) -> float:
-    logit = config.calibration_slope * (score - config.threshold) + config.calibration_intercept
+def threshold_for(references: int, config: ScoringConfig) -> float:
+    """The operating threshold for a decision made against ``references`` specimens."""
+    table = {int(k): float(v) for k, v in config.thresholds_by_references.items()}
+    if not table:
+        return config.threshold
+    eligible = [k for k in table if k <= references]
+    return table[max(eligible)] if eligible else table[min(table)]
+
+
+def probability_genuine(score: float, config: ScoringConfig, references: int = 1) -> float:
+    logit = config.calibration_slope * (score - threshold_for(references, config)) + config.calibration_intercept
     return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
 
 
-def decide(score: float, config: ScoringConfig) -> Verdict:
-    if abs(score - config.threshold) < config.review_band:
+def decide(score: float, config: ScoringConfig, references: int = 1) -> Verdict:
+    threshold = threshold_for(references, config)
+    if abs(score - threshold) < config.review_band:
         return Verdict.INCONCLUSIVE
-    return Verdict.GENUINE if score >= config.threshold else Verdict.FORGED
+    return Verdict.GENUINE if score >= threshold else Verdict.FORGED
 
 
 def make_decision(
@@ -118,14 +132,15 @@ def make_decision(
             references_used=0,
         )
     score, similarities = fewshot_score(query, references, config)
+    k = int(np.atleast_2d(references).shape[0])
     return Decision(
-        verdict=decide(score, config),
+        verdict=decide(score, config, k),
         score=score,
-        threshold=config.threshold,
+        threshold=threshold_for(k, config),
         review_band=config.review_band,
-        probability_genuine=probability_genuine(score, config),
+        probability_genuine=probability_genuine(score, config, k),
         model_version=model_version,
-        references_used=int(np.atleast_2d(references).shape[0]),
+        references_used=k,
         reference_similarities=[float(s) for s in similarities],
     )
 
@@ -170,12 +185,14 @@ def error_rates_at(threshold: float, genuine_scores, impostor_scores) -> tuple[f
     return far, frr
 
 
-def fit_calibration(scores, labels, threshold: float, iterations: int = 500) -> tuple[float, float]:
+def fit_calibration(scores, labels, threshold, iterations: int = 500) -> tuple[float, float]:
     """Logistic fit of ``P(genuine) = sigmoid(a * (score - threshold) + b)``; returns ``(a, b)``.
+
+    ``threshold`` is one number or one per score (when thresholds depend on the reference count).
 
     Classes are weighted equally so the forgery/genuine mix of the validation set does not leak in.
     """
-    x = np.asarray(scores, dtype=np.float64) - threshold
+    x = np.asarray(scores, dtype=np.float64) - np.asarray(threshold, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     weights = np.where(y > 0.5, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
     a, b = 10.0, 0.0

@@ -84,3 +84,13 @@ def test_calibration_is_monotonic_and_centred():
     config = ScoringConfig(threshold=0.7, calibration_slope=slope, calibration_intercept=intercept)
     probs = [make_decision(unit([1, 0]), np.stack([unit([1, t])]), config, "v").probability_genuine for t in (0.1, 1.0, 3.0)]
     assert probs[0] > probs[1] > probs[2]
+
+
+def test_threshold_depends_on_reference_count():
+    from stampauth.scoring import threshold_for
+
+    config = ScoringConfig(threshold=0.7, thresholds_by_references={"1": 0.6, "2": 0.65, "5": 0.7})
+    assert [threshold_for(k, config) for k in (1, 2, 3, 4, 5, 9)] == [0.6, 0.65, 0.65, 0.65, 0.7, 0.7]
+    assert threshold_for(3, ScoringConfig(threshold=0.5)) == 0.5
+    one = make_decision(unit([1, 0]), np.stack([unit([1, 0.6])]), config, "v")
+    assert one.threshold == 0.6 and one.verdict is Verdict.GENUINE  # cos 0.857 vs 0.6

@@ -86,6 +86,8 @@ def test_server_info(stub, encoder):
     (model,) = info.models
     assert model.kind == SIG and model.version == encoder.version
     assert model.threshold == pytest.approx(encoder.card.scoring.threshold)
+    assert [t.references for t in model.thresholds_by_references] == sorted(
+        int(k) for k in encoder.card.scoring.thresholds_by_references)
     assert model.score_kind == pb.SCORE_KIND_SIMILARITY
     assert (model.input_spec.height, model.input_spec.width) == encoder.card.input_shape[:2]
     assert info.limits.max_document_bytes > 0
@@ -97,7 +99,9 @@ def test_compare_identical_images_is_genuine(stub, encoder):
     decision = response.decision
     assert decision.verdict == pb.VERDICT_GENUINE
     assert decision.score == pytest.approx(1.0, abs=1e-3)
-    assert decision.threshold == pytest.approx(encoder.card.scoring.threshold)
+    from stampauth.scoring import threshold_for
+
+    assert decision.threshold == pytest.approx(threshold_for(1, encoder.card.scoring))  # one reference
     assert decision.model_version == encoder.version and decision.references_used == 1
     assert decision.score_kind == pb.SCORE_KIND_SIMILARITY
 

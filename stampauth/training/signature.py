@@ -34,7 +34,7 @@ from stampauth.datasets import LabelledMark, read_gray, read_labels, split_write
 from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, denoise, ink_bbox, otsu_binarize, preprocess_mark, remove_specks
-from stampauth.scoring import ScoringConfig, equal_error_rate, fewshot_score, fit_calibration
+from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
@@ -139,36 +139,41 @@ def embed_clean(encoder, crops, indices, config) -> np.ndarray:
 
 
 def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed) -> tuple[ScoringConfig, dict]:
-    """Pick normalisation, threshold, review band and calibration on the validation writers.
+    """Pick normalisation, thresholds, review band and calibration on the validation writers.
 
     Candidates are compared by their mean skilled-forgery EER over K = 1, 2, 3 and 5
-    references; the threshold is the EER point of all those scores pooled.
+    references.  The threshold for each K is that K's EER point (K = 3 also serves 4, and
+    K = 5 every larger count); the calibration is fitted on all scores relative to their threshold.
     """
     report = {}
     best = None
     candidates = [("none", 2)] + [(norm, start) for norm in ("shift", "zscore") for start in (2, 3)]
+    ks = (1, 2, 3, 5)
     for normalization, normalize_from in candidates:
         config = ScoringConfig(normalization=normalization, normalize_from=normalize_from,
                                prior_mean=prior_mean, prior_std=prior_std)
-        pooled_genuine, pooled_skilled, per_k = [], [], {}
-        for k in (1, 2, 3, 5):
+        per_k = {}
+        for k in ks:
             trials = make_trials(val_marks, k, seed)
             scores = run_protocol(trials, lambda refs, q: fewshot_score(val_embeddings[q], val_embeddings[list(refs)], config)[0])
-            per_k[k] = summarize(scores)
-            pooled_genuine += scores.genuine
-            pooled_skilled += scores.skilled
-        pooled_eer, pooled_threshold = equal_error_rate(pooled_genuine, pooled_skilled)
-        report[f"{normalization}_from{normalize_from}"] = {
-            "pooled_eer": pooled_eer, **{f"eer_k{k}": v["eer"] for k, v in per_k.items()}
-        }
-        mean_eer = float(np.mean([v["eer"] for v in per_k.values()]))
+            per_k[k] = (summarize(scores), scores)
+        report[f"{normalization}_from{normalize_from}"] = {f"eer_k{k}": v[0]["eer"] for k, v in per_k.items()}
+        mean_eer = float(np.mean([v[0]["eer"] for v in per_k.values()]))
         if best is None or mean_eer < best[0]:
-            best = (mean_eer, config, pooled_threshold, pooled_genuine, pooled_skilled)
-    _, config, threshold, genuine, skilled = best
-    slope, intercept = fit_calibration(genuine + skilled, [1] * len(genuine) + [0] * len(skilled), threshold)
+            best = (mean_eer, config, per_k)
+    _, config, per_k = best
+    thresholds = {str(k): per_k[k][0]["eer_threshold"] for k in ks}
+    scores, labels, offsets = [], [], []
+    for k in ks:
+        summary, protocol = per_k[k]
+        scores += protocol.genuine + protocol.skilled
+        labels += [1] * len(protocol.genuine) + [0] * len(protocol.skilled)
+        offsets += [summary["eer_threshold"]] * (len(protocol.genuine) + len(protocol.skilled))
+    slope, intercept = fit_calibration(scores, labels, offsets)
     # review band = where the calibrated probability of genuine is between 0.35 and 0.65
     band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))
-    config = replace(config, threshold=threshold, review_band=band, calibration_slope=slope, calibration_intercept=intercept)
+    config = replace(config, threshold=thresholds["5"], thresholds_by_references=thresholds, review_band=band,
+                     calibration_slope=slope, calibration_intercept=intercept)
     return config, report
 
 

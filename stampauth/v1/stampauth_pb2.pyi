@@ -473,7 +473,7 @@ class InputSpec(_message.Message):
     def __init__(self, height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., normalization: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "kind", "version", "input_spec", "embedding_dim", "score_kind", "threshold", "review_band", "score_normalization")
+    __slots__ = ("name", "kind", "version", "input_spec", "embedding_dim", "score_kind", "threshold", "review_band", "score_normalization", "thresholds_by_references")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -483,6 +483,7 @@ class ModelInfo(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     REVIEW_BAND_FIELD_NUMBER: _ClassVar[int]
     SCORE_NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_BY_REFERENCES_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: MarkKind
     version: str
@@ -492,7 +493,16 @@ class ModelInfo(_message.Message):
     threshold: float
     review_band: float
     score_normalization: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., version: _Optional[str] = ..., input_spec: _Optional[_Union[InputSpec, _Mapping]] = ..., embedding_dim: _Optional[int] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., score_normalization: _Optional[str] = ...) -> None: ...
+    thresholds_by_references: _containers.RepeatedCompositeFieldContainer[ReferenceThreshold]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., version: _Optional[str] = ..., input_spec: _Optional[_Union[InputSpec, _Mapping]] = ..., embedding_dim: _Optional[int] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., score_normalization: _Optional[str] = ..., thresholds_by_references: _Optional[_Iterable[_Union[ReferenceThreshold, _Mapping]]] = ...) -> None: ...
+
+class ReferenceThreshold(_message.Message):
+    __slots__ = ("references", "threshold")
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    references: int
+    threshold: float
+    def __init__(self, references: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request")
