@@ -94,3 +94,16 @@ def test_preprocess_dumps_every_stage(tmp_path, capsys):
 def test_heldout_needs_the_cards_validation_writers(labelled_set, capsys):
     assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--heldout", "--json"]) == 2
     assert "validation writers" in capsys.readouterr().err
+
+
+def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, labelled_set):
+    from stampauth.modeling.card import load_encoder
+
+    out = tmp_path / "models"
+    assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(out), "--run-dir",
+                     str(tmp_path / "run"), "--cache", "", "--steps", "2", "--val-writers", "1",
+                     "--writers-per-batch", "2", "--checkpoint-every", "2", "--log-every", "1"]) == 0
+    encoder = load_encoder("signature", out)
+    assert encoder.card.training["steps"] == 2 and len(encoder.card.training["validation_writers"]) == 1
+    assert set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
+    assert (tmp_path / "run" / "ckpt").is_dir()  # checkpoints to resume from

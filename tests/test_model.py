@@ -58,3 +58,10 @@ def test_missing_model_files_fail_with_a_fix(tmp_path):
         load_encoder("signature", tmp_path)
     with pytest.raises(FailedPrecondition, match="no model"):
         load_encoder("stamp")
+
+
+def test_inference_embeddings_do_not_collapse(encoder):
+    """Regression: with batch-norm momentum 0.99 early checkpoints embedded every crop alike at inference."""
+    embeddings = encoder.embed_images([synthetic_signature(w) for w in range(6)])
+    similarities = embeddings @ embeddings.T
+    assert similarities[np.triu_indices(6, 1)].max() < 0.99
