@@ -9,7 +9,6 @@ Every problem is an :class:`InvalidInput` (unreadable input) or :class:`Resource
 from __future__ import annotations
 
 import io as _stdio
-import logging
 import warnings
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ import numpy as np
 
 from stampauth.errors import InvalidInput, ResourceExhausted
 
-log = logging.getLogger(__name__)
 
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "png"),

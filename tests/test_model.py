@@ -65,3 +65,13 @@ def test_inference_embeddings_do_not_collapse(encoder):
     embeddings = encoder.embed_images([synthetic_signature(w) for w in range(6)])
     similarities = embeddings @ embeddings.T
     assert similarities[np.triu_indices(6, 1)].max() < 0.99
+
+
+def test_siamese_head_is_the_cosine_of_shared_weight_embeddings(encoder):
+    from stampauth.modeling.architectures import siamese_model
+
+    first = np.stack([encoder.preprocess(synthetic_signature(w)) for w in (1, 2)])[..., None]
+    second = np.stack([encoder.preprocess(synthetic_signature(w, 1)) for w in (1, 3)])[..., None]
+    pair_scores = siamese_model(encoder.model).predict([first, second], verbose=0)[:, 0]
+    e1, e2 = encoder.embed(first[..., 0]), encoder.embed(second[..., 0])
+    assert np.allclose(pair_scores, (e1 * e2).sum(axis=1), atol=1e-4)
