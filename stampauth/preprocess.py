@@ -143,6 +143,15 @@ def normalize_to_canvas(ink: np.ndarray, height: int, width: int, margin_frac: f
     return canvas
 
 
+def clean_ink_mask(gray: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``gray (H, W) uint8`` -> ``(denoised (H, W) uint8, ink_mask (H, W) uint8)``: the stages that find the ink."""
+    clean = denoise(gray, config.denoise_ksize)
+    mask, _ = otsu_binarize(clean)
+    if config.morph_op:
+        mask = morphology(mask, config.morph_op, config.morph_kernel)
+    return clean, remove_specks(mask, int(config.min_component_frac * mask.size))
+
+
 def preprocess_mark(
     image: np.ndarray, config: PreprocessConfig = PreprocessConfig(), debug: dict | None = None
 ) -> np.ndarray:
@@ -153,12 +162,7 @@ def preprocess_mark(
     Pass a dict as ``debug`` to receive every intermediate stage (see :func:`dump_stages`).
     """
     gray = to_grayscale(image)
-    clean = denoise(gray, config.denoise_ksize)
-    mask, _ = otsu_binarize(clean)
-    if config.morph_op:
-        mask = morphology(mask, config.morph_op, config.morph_kernel)
-    min_area = int(config.min_component_frac * mask.size)
-    mask = remove_specks(mask, min_area)
+    clean, mask = clean_ink_mask(gray, config)
     box = ink_bbox(mask)
     if box is None:
         raise InvalidInput("the image contains no ink: send a crop that shows the mark")

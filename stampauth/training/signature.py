@@ -33,7 +33,7 @@ import numpy as np
 from stampauth.datasets import LabelledMark, read_gray, read_labels, split_writers
 from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
-from stampauth.preprocess import PreprocessConfig, denoise, ink_bbox, otsu_binarize, preprocess_mark, remove_specks
+from stampauth.preprocess import PreprocessConfig, clean_ink_mask, ink_bbox, preprocess_mark
 from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
@@ -43,8 +43,7 @@ PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160)
 
 def crop_for_cache(gray: np.ndarray, config: PreprocessConfig, margin: float = 0.08) -> np.ndarray:
     """Raw scan -> ink region with a margin, shrunk to fit twice the canvas.  ``(h, w) uint8``."""
-    mask, _ = otsu_binarize(denoise(gray, config.denoise_ksize))
-    mask = remove_specks(mask, int(config.min_component_frac * mask.size))
+    _, mask = clean_ink_mask(gray, config)
     box = ink_bbox(mask)
     if box is not None:
         x0, y0, x1, y1 = box
