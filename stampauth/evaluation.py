@@ -32,6 +32,10 @@ class ProtocolScores:
     random: list[float] = field(default_factory=list)
     references: int = 0
     writers: int = 0
+    # how many references each score above was made with (trials cap K per writer)
+    genuine_refs: list[int] = field(default_factory=list)
+    skilled_refs: list[int] = field(default_factory=list)
+    random_refs: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,13 @@ def make_trials(marks: Sequence[LabelledMark], references: int, seed: int = 0) -
 def run_protocol(trials: Sequence[Trial], scorer: Scorer) -> ProtocolScores:
     scores = ProtocolScores(writers=len(trials))
     for trial in trials:
-        scores.references = max(scores.references, len(trial.references))
-        scores.genuine += [scorer(trial.references, q) for q in trial.genuine]
-        scores.skilled += [scorer(trial.references, q) for q in trial.skilled]
-        scores.random += [scorer(trial.references, q) for q in trial.random]
+        k = len(trial.references)
+        scores.references = max(scores.references, k)
+        for queries, values, counts in ((trial.genuine, scores.genuine, scores.genuine_refs),
+                                        (trial.skilled, scores.skilled, scores.skilled_refs),
+                                        (trial.random, scores.random, scores.random_refs)):
+            values += [scorer(trial.references, q) for q in queries]
+            counts += [k] * len(queries)
     return scores
 
 
@@ -141,10 +148,12 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     scores = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0])
     result = summarize(scores)
     # FAR/FRR at the shipped operating point: each score against the threshold for its reference count
-    margins = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0]
-                           - threshold_for(len(refs), scoring))
-    far, frr = error_rates_at(0.0, margins.genuine, margins.skilled)
-    far_random, _ = error_rates_at(0.0, margins.genuine, margins.random)
+    def margins(values, counts):
+        return [value - threshold_for(k, scoring) for value, k in zip(values, counts)]
+
+    genuine_margins = margins(scores.genuine, scores.genuine_refs)
+    far, frr = error_rates_at(0.0, genuine_margins, margins(scores.skilled, scores.skilled_refs))
+    far_random, _ = error_rates_at(0.0, genuine_margins, margins(scores.random, scores.random_refs))
     result.update(threshold=threshold_for(scores.references, scoring), far=far, frr=frr, far_random=far_random)
     result.update(
         data=str(data_dir),

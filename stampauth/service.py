@@ -160,6 +160,7 @@ class StampAuth:
                 field=field_prefix,
             )
         seen: dict[tuple[str, str], int] = {}
+        digests: list[str] = []
         prepared: list[NewSpecimen | None] = [None] * len(specimens)
         by_kind: dict[str, list[int]] = {}
         for index, specimen in enumerate(specimens):
@@ -174,6 +175,7 @@ class StampAuth:
                     field=f"{field_name}.image",
                 )
             seen[(specimen.kind, digest)] = index
+            digests.append(digest)
             by_kind.setdefault(specimen.kind, []).append(index)
         for kind, indices in by_kind.items():
             embeddings, sizes = self.embed_bytes(
@@ -183,7 +185,7 @@ class StampAuth:
             for row, index in enumerate(indices):
                 specimen = specimens[index]
                 prepared[index] = NewSpecimen(
-                    kind=kind, content=specimen.content, content_sha256=hashlib.sha256(specimen.content).hexdigest(),
+                    kind=kind, content=specimen.content, content_sha256=digests[index],
                     width=sizes[row][0], height=sizes[row][1], embedding=embeddings[row], model_version=version,
                     note=specimen.note,
                 )

@@ -115,17 +115,29 @@ class SQLiteStore(ReferenceStore):
                 raise FailedPrecondition("the reference store is closed")
             yield self._db
 
+    def _identities(self, db, identity_ids: list[str]) -> list[IdentityRecord]:
+        """Records with specimen counts for ``identity_ids`` (in that order; missing ids are skipped), in two queries."""
+        if not identity_ids:
+            return []
+        marks = ",".join("?" * len(identity_ids))
+        rows = {row[0]: row for row in db.execute(
+            f"SELECT identity_id, display_name, metadata, create_time, update_time FROM identities WHERE identity_id IN ({marks})",
+            identity_ids,
+        )}
+        counts = {identity_id: dict.fromkeys(KINDS, 0) for identity_id in rows}
+        for identity_id, kind, count in db.execute(
+            f"SELECT identity_id, kind, COUNT(*) FROM specimens WHERE identity_id IN ({marks}) GROUP BY identity_id, kind",
+            identity_ids,
+        ):
+            counts[identity_id][kind] = count
+        return [IdentityRecord(row[0], row[1], json.loads(row[2]), row[3], row[4], counts[row[0]])
+                for row in (rows[i] for i in identity_ids if i in rows)]
+
     def _identity(self, db, identity_id: str) -> IdentityRecord:
-        row = db.execute(
-            "SELECT identity_id, display_name, metadata, create_time, update_time FROM identities WHERE identity_id = ?",
-            (identity_id,),
-        ).fetchone()
-        if row is None:
+        found = self._identities(db, [identity_id])
+        if not found:
             raise NotFound(f"identity {identity_id!r} does not exist; create it first (CreateIdentity)", field="identity_id")
-        counts = dict.fromkeys(KINDS, 0)
-        for kind, count in db.execute("SELECT kind, COUNT(*) FROM specimens WHERE identity_id = ? GROUP BY kind", (identity_id,)):
-            counts[kind] = count
-        return IdentityRecord(row[0], row[1], json.loads(row[2]), row[3], row[4], counts)
+        return found[0]
 
     def _insert_specimen(self, db, identity_id: str, specimen: NewSpecimen, now: float) -> SpecimenRecord:
         specimen_id = uuid.uuid4().hex
@@ -183,7 +195,7 @@ class SQLiteStore(ReferenceStore):
                 "SELECT identity_id FROM identities WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
                 (after or "", size + 1),
             )]
-            items = [self._identity(db, identity_id) for identity_id in ids[:size]]
+            items = self._identities(db, ids[:size])
         token = encode_page_token(ids[size - 1]) if len(ids) > size else ""
         return ResultPage(items, token)
 
