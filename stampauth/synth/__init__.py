@@ -1,0 +1,1 @@
+"""Synthetic training data: document pages with exact ground truth, stamps and signatures."""

@@ -1,0 +1,67 @@
+"""Font discovery for the synthetic generators.
+
+The generators use whatever TrueType/OpenType fonts the machine has (``server/bootstrap.sh`` installs
+Debian's fonts-dejavu, -liberation, -freefont, -urw-base35, -crosextra-carlito and -linuxlibertine), and
+fall back to Pillow's built-in scalable font so that tests run on a bare machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+
+import numpy as np
+from PIL import ImageFont
+
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"))
+
+
+@functools.lru_cache(maxsize=1)
+def font_files() -> tuple[str, ...]:
+    """Every usable .ttf/.otf file on the machine, sorted (so a seed gives the same pages)."""
+    found: set[str] = set()
+    for root in FONT_DIRS:
+        for ext in ("ttf", "otf"):
+            found.update(glob.glob(os.path.join(root, "**", f"*.{ext}"), recursive=True))
+    usable = []
+    for path in sorted(found):
+        try:
+            ImageFont.truetype(path, 12)
+        except OSError:
+            continue
+        usable.append(path)
+    return tuple(usable)
+
+
+def font_families() -> dict[str, list[str]]:
+    """Fonts grouped by style: ``serif``, ``sans``, ``mono``, ``bold`` (a file may be in several)."""
+    groups: dict[str, list[str]] = {"serif": [], "sans": [], "mono": [], "bold": []}
+    for path in font_files():
+        name = os.path.basename(path).lower()
+        if "mono" in name or "courier" in name or name.startswith("nimbusmono"):
+            groups["mono"].append(path)
+        elif "sans" in name or "carlito" in name or "nimbussans" in name or "urwgothic" in name:
+            groups["sans"].append(path)
+        else:
+            groups["serif"].append(path)
+        if "bold" in name or "black" in name or "heavy" in name:
+            groups["bold"].append(path)
+    return groups
+
+
+@functools.lru_cache(maxsize=512)
+def _load(path: str | None, size: int):
+    if path is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(path, size)
+
+
+def random_font(rng: np.random.Generator, size: int, style: str | None = None):
+    """A Pillow font of ``size`` pixels, picked at random (from ``style``'s group when it has any)."""
+    size = max(6, int(size))
+    groups = font_families()
+    pool = groups.get(style or "", []) or list(font_files())
+    if not pool:
+        return _load(None, size)
+    return _load(pool[int(rng.integers(len(pool)))], size)
