@@ -60,10 +60,41 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from stampauth.training import signature
+    if args.what == "detector":
+        from stampauth.training import detector
 
-    signature.main(args.extra)
+        detector.main(args.extra)
+    else:
+        from stampauth.training import signature
+
+        signature.main(args.extra)
     return 0
+
+
+def cmd_synth(args) -> int:
+    from stampauth.synth.documents import SignatureBank, write_dataset
+
+    bank = None
+    if args.signatures:
+        card = json.loads(Path(args.signature_card).read_text())
+        bank = SignatureBank.from_dir(args.signatures, set(card["training"]["train_writers"]))
+    out = write_dataset(args.out, args.count, args.seed, bank, args.long_side,
+                        progress=_progress("pages") if sys.stderr.isatty() else None)
+    print(f"wrote {args.count} pages to {out} (images/, labels/ in YOLO format, classes.txt)")
+    return 0
+
+
+def _progress(what: str):
+    """A one-line progress bar on stderr: ``progress(done, total)``."""
+
+    def update(done: int, total: int) -> None:
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\r{what} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return update
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,9 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature --help')", add_help=False)
-    train.add_argument("what", choices=["signature"])
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|detector --help')",
+                                add_help=False)
+    train.add_argument("what", choices=["signature", "detector"])
     train.set_defaults(func=cmd_train)
+
+    synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")
+    synth.add_argument("what", choices=["documents"])
+    synth.add_argument("--out", required=True, help="folder for images/, labels/ (YOLO) and classes.txt")
+    synth.add_argument("--count", type=int, default=20, help="number of pages")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
+    synth.add_argument("--signatures", default="", help="a labelled signature set to take real signatures from")
+    synth.add_argument("--signature-card", default="models/signature_encoder.json",
+                       help="only this card's training writers are taken from --signatures")
+    synth.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -1,0 +1,160 @@
+"""The detector predictor: preprocessing + Keras model + decoding, configured by its card.
+
+``models/mark_detector.keras`` + ``models/mark_detector.json``: the card fixes the input long side,
+the kernel shrink used in training, the map threshold that makes blobs, and the default confidence
+threshold per kind, so the weights are always used as they were trained.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stampauth.detection.model import SIZE_MULTIPLE, STRIDE
+from stampauth.detection.types import KINDS, Box, Detection
+from stampauth.errors import FailedPrecondition
+
+DETECTOR_FILE = "mark_detector"
+
+
+@dataclass(frozen=True)
+class DetectorCard:
+    name: str
+    version: str
+    input_long_side: int = 512  # the page is resized so its longer side is this many pixels
+    shrink: float = 0.5  # kernel size / box size in training targets
+    map_threshold: float = 0.4  # kernel probability that makes a blob
+    score_thresholds: dict = field(default_factory=lambda: {kind: 0.5 for kind in KINDS})
+    input_normalization: str = "BGR / 255, page resized (aspect kept) to input_long_side, zero padded to a multiple of 32"
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DetectorCard":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def page_input(image_bgr: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
+    """``(H, W, 3) uint8`` page -> ``(h, w, 3) float32`` model input and the (x, y) scale back to page pixels.
+
+    ``h`` and ``w`` are multiples of 32; the page occupies the top-left ``round(H*s) x round(W*s)`` part.
+    """
+    height, width = image_bgr.shape[:2]
+    scale = long_side / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    pad_h = -new_h % SIZE_MULTIPLE
+    pad_w = -new_w % SIZE_MULTIPLE
+    # Pad with white paper, not black: a black band looks like a scanner border.
+    padded = cv2.copyMakeBorder(resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    return padded.astype(np.float32) / 255.0, width / new_w, height / new_h
+
+
+def decode_kernels(probabilities: np.ndarray, shrink: float, map_threshold: float, min_cells: int = 2
+                   ) -> list[tuple[int, float, tuple[float, float, float, float]]]:
+    """``(h, w, len(KINDS))`` kernel map -> ``[(class index, score, (x0, y0, x1, y1) input pixels)]``.
+
+    The score of a blob is the mean probability over its cells, so a faint or tiny blob ranks low.
+    """
+    found = []
+    for cls in range(probabilities.shape[-1]):
+        prob = probabilities[..., cls]
+        mask = (prob > map_threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for index in range(1, count):
+            x, y, w, h, cells = stats[index]
+            if cells < min_cells:
+                continue
+            score = float(prob[labels == index].mean())
+            cx, cy = (x + w / 2) * STRIDE, (y + h / 2) * STRIDE
+            half_w, half_h = w * STRIDE / shrink / 2, h * STRIDE / shrink / 2
+            found.append((cls, score, (cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
+    return _merge_fragments(found)
+
+
+def _merge_fragments(found):
+    """Join blobs of one kind whose grown boxes mostly overlap: one mark whose kernel broke apart."""
+    found = sorted(found, key=lambda item: -item[1])
+    kept: list[list] = []
+    for cls, score, box in found:
+        for other in kept:
+            if other[0] != cls:
+                continue
+            ox = other[2]
+            iw = min(box[2], ox[2]) - max(box[0], ox[0])
+            ih = min(box[3], ox[3]) - max(box[1], ox[1])
+            smaller = min((box[2] - box[0]) * (box[3] - box[1]), (ox[2] - ox[0]) * (ox[3] - ox[1]))
+            if iw > 0 and ih > 0 and iw * ih > 0.6 * smaller:
+                other[2] = (min(box[0], ox[0]), min(box[1], ox[1]), max(box[2], ox[2]), max(box[3], ox[3]))
+                break
+        else:
+            kept.append([cls, score, box])
+    return [tuple(item) for item in kept]
+
+
+class MarkDetector:
+    """A loaded detector: ``detect(page) -> [Detection]`` in page pixels."""
+
+    def __init__(self, card: DetectorCard, keras_model):
+        import tensorflow as tf
+
+        self.card = card
+        self.model = keras_model
+        self._predict = tf.function(
+            lambda batch: keras_model(batch, training=False),
+            input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
+        )
+        self.kernel_map(np.full((64, 64, 3), 255, np.uint8))  # trace once at load
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def kernel_map(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """``(H, W, 3) uint8`` page -> ``(h/4, w/4, len(KINDS))`` probabilities and the scale to page pixels."""
+        batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
+        return self._predict(batch[None]).numpy()[0], sx, sy
+
+    def detect(self, image_bgr: np.ndarray, kinds: tuple[str, ...] = KINDS, min_score: float | None = None,
+               page_number: int = 1) -> list[Detection]:
+        """Every mark on one page, top to bottom. ``min_score`` None uses the card's threshold per kind."""
+        if image_bgr.ndim == 2:
+            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+        probabilities, sx, sy = self.kernel_map(image_bgr)
+        height, width = image_bgr.shape[:2]
+        detections = []
+        for cls, score, (x0, y0, x1, y1) in decode_kernels(probabilities, self.card.shrink, self.card.map_threshold):
+            kind = KINDS[cls]
+            threshold = self.card.score_thresholds.get(kind, 0.5) if min_score is None else min_score
+            if kind not in kinds or score < threshold:
+                continue
+            box = Box(x0 * sx, y0 * sy, x1 * sx, y1 * sy).clipped(width, height)
+            if box.width >= 2 and box.height >= 2:
+                detections.append(Detection(kind, box, round(score, 4), page_number))
+        return sorted(detections, key=lambda d: (d.box.y0, d.box.x0))
+
+
+def load_detector(directory: str | Path | None = None) -> MarkDetector:
+    """The factory: ``models/mark_detector.keras`` + ``.json`` -> :class:`MarkDetector`."""
+    import keras
+
+    from stampauth.modeling.card import models_dir
+
+    base = Path(directory) if directory else models_dir()
+    weights, card_path = base / f"{DETECTOR_FILE}.keras", base / f"{DETECTOR_FILE}.json"
+    if not weights.exists() or not card_path.exists():
+        raise FailedPrecondition(
+            f"detector files {weights.name} and {card_path.name} are missing from {base}; "
+            "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
+        )
+    card = DetectorCard.from_json(card_path.read_text())
+    return MarkDetector(card, keras.saving.load_model(weights, compile=False))

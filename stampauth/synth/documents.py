@@ -1,0 +1,600 @@
+"""Synthetic document pages with exact ground truth for training and testing the detector.
+
+A page is laid out like a business letter, a form or an invoice (letterhead and logo, address block,
+headings, paragraphs in several fonts, tables with ruled lines, signature lines with printed names,
+fax headers and Bates numbers), then signed (real signatures from a :class:`SignatureBank` and
+synthetic ones), stamped (round, oval and rectangular stamps in several inks, often over text and
+signatures) and "scanned" (skew, blur, noise, uneven light, grey or fax-like black-and-white, low
+resolution, JPEG, dark scanner borders, and the stretched square exports of some public data sets).
+
+The ground truth is the tight box of the ink of every signature and stamp, in output pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from stampauth.detection.types import KINDS, Box
+from stampauth.synth import fonts
+
+log = logging.getLogger(__name__)
+
+PAPER_INCHES = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
+PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a mark's box
+
+
+@dataclass(frozen=True)
+class SyntheticPage:
+    """One generated page: ``image (H, W, 3) uint8 BGR`` and its marks as ``(kind, Box)`` in pixels."""
+
+    image: np.ndarray
+    marks: tuple[tuple[str, Box], ...]
+
+
+# ----------------------------------------------------------------------------- words
+
+
+_ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "st", "tr", "br",
+           "ch", "sh", "pl", "gr", "th", "sch", "kr", ""]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ie", "ou", "y", "ae"]
+_CODAS = ["", "", "n", "r", "s", "t", "l", "nd", "rt", "ck", "m", "ng", "st"]
+_COMMON = ["the", "and", "of", "to", "in", "for", "is", "on", "that", "by", "with", "as", "we", "our", "your",
+           "der", "die", "und", "de", "la", "le", "et", "van", "het"]
+
+
+def _word(rng: np.random.Generator) -> str:
+    if rng.random() < 0.3:
+        return _COMMON[int(rng.integers(len(_COMMON)))]
+    syllables = int(rng.choice([1, 1, 2, 2, 2, 3, 3, 4]))
+    return "".join(_ONSETS[int(rng.integers(len(_ONSETS)))] + _VOWELS[int(rng.integers(len(_VOWELS)))]
+                   + _CODAS[int(rng.integers(len(_CODAS)))] for _ in range(syllables))
+
+
+def _name(rng: np.random.Generator) -> str:
+    first = _word(rng).capitalize()
+    if rng.random() < 0.4:
+        first = first[0] + "."
+    return f"{first} {_word(rng).capitalize()}{_word(rng) if rng.random() < 0.3 else ''}"
+
+
+def _sentence(rng: np.random.Generator, n_words: int) -> str:
+    words = [_word(rng) for _ in range(n_words)]
+    words[0] = words[0].capitalize()
+    for i in range(1, n_words - 1):
+        if rng.random() < 0.08:
+            words[i] += ","
+    return " ".join(words) + "."
+
+
+def _number(rng: np.random.Generator) -> str:
+    kind = rng.random()
+    if kind < 0.3:
+        return f"{rng.integers(1, 9999):,}.{rng.integers(0, 100):02d}"
+    if kind < 0.5:
+        return f"{rng.integers(1, 29):02d}.{rng.integers(1, 13):02d}.{rng.integers(1970, 2030)}"
+    return str(int(rng.integers(1, 10 ** int(rng.integers(1, 7)))))
+
+
+# ----------------------------------------------------------------------------- signatures
+
+
+class SignatureBank:
+    """Real signatures as ink-coverage maps ``(H, W) float32`` in [0, 1], kept at a modest height."""
+
+    def __init__(self, coverages: list[np.ndarray]):
+        self.coverages = coverages
+
+    def __len__(self) -> int:
+        return len(self.coverages)
+
+    @classmethod
+    def from_dir(cls, data_dir: str | Path, writers: set[str] | None = None, max_height: int = 160) -> "SignatureBank":
+        """Load the images of ``DIR/labels.csv`` (genuine and forged) claimed to be by ``writers`` (all when None)."""
+        from stampauth.datasets import read_gray, read_labels
+
+        coverages = []
+        for mark in read_labels(data_dir):
+            if writers is not None and mark.writer not in writers:
+                continue
+            coverage = signature_coverage(read_gray(mark.path))
+            if coverage is None:
+                continue
+            if coverage.shape[0] > max_height:
+                scale = max_height / coverage.shape[0]
+                coverage = cv2.resize(coverage, (max(1, round(coverage.shape[1] * scale)), max_height),
+                                      interpolation=cv2.INTER_AREA)
+            coverages.append(coverage)
+        log.info("signature bank: %d signatures from %s", len(coverages), data_dir)
+        return cls(coverages)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return self.coverages[int(rng.integers(len(self.coverages)))]
+
+
+def signature_coverage(gray: np.ndarray) -> np.ndarray | None:
+    """A scanned signature ``(H, W) uint8`` on light paper -> ink coverage ``(h, w) float32``, cropped to the ink."""
+    paper = float(np.percentile(gray, 90))
+    ink = float(np.percentile(gray, 1))
+    if paper - ink < 40:
+        return None
+    coverage = np.clip((paper - gray.astype(np.float32)) / (paper - ink), 0.0, 1.0)
+    coverage[coverage < 0.12] = 0.0
+    ys, xs = np.nonzero(coverage > 0.3)
+    if len(xs) < 30:
+        return None
+    return np.ascontiguousarray(coverage[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1])
+
+
+def _synthetic_signature(rng: np.random.Generator, height: int) -> np.ndarray:
+    from stampauth.synth.signatures import random_signature
+
+    return random_signature(rng, height_px=max(24, height))
+
+
+# ----------------------------------------------------------------------------- drawing helpers
+
+
+class _Canvas:
+    """The page's printed layer: an ``L`` image where 255 is full ink, plus the layout cursor."""
+
+    def __init__(self, width: int, height: int, dpi: float):
+        self.width, self.height, self.dpi = width, height, dpi
+        self.ink = Image.new("L", (width, height), 0)
+        self.draw = ImageDraw.Draw(self.ink)
+        self.colour_layers: list[tuple[Image.Image, tuple[int, int, int]]] = []
+
+    def px(self, points: float) -> int:
+        """Typographic points -> pixels at this page's resolution."""
+        return max(1, round(points / 72.0 * self.dpi))
+
+    def text(self, xy, text: str, font, fill: int = 255) -> int:
+        """Draw ``text`` at ``xy`` (top-left); returns its width in pixels."""
+        self.draw.text(xy, text, font=font, fill=fill)
+        return int(font.getlength(text))
+
+
+def _line_height(font) -> int:
+    top, bottom = font.getbbox("Hg")[1::2]
+    return max(4, bottom - top)
+
+
+def _paragraph(canvas: _Canvas, rng, x0: int, x1: int, y: int, font, n_lines: int, spacing: float) -> int:
+    height = _line_height(font)
+    for line in range(n_lines):
+        if y + height > canvas.height - canvas.px(40):
+            break
+        x = x0 + (canvas.px(18) if line == 0 and rng.random() < 0.3 else 0)
+        limit = x1 if line < n_lines - 1 else x0 + int((x1 - x0) * rng.uniform(0.3, 0.95))
+        words = []
+        while True:
+            candidate = " ".join(words + [_word(rng)])
+            if x + font.getlength(candidate) > limit:
+                break
+            words = candidate.split(" ")
+        if words:
+            canvas.text((x, y), " ".join(words), font)
+        y += int(height * spacing)
+    return y
+
+
+def _logo(canvas: _Canvas, rng, x: int, y: int, size: int) -> tuple[int, int]:
+    """A letterhead logo (shapes and a bold name); returns its (width, height)."""
+    layer = Image.new("L", (canvas.width, canvas.height), 0)
+    draw = ImageDraw.Draw(layer)
+    shape = int(rng.integers(4))
+    box = (x, y, x + size, y + size)
+    if shape == 0:
+        draw.ellipse(box, outline=255, width=max(2, size // 12))
+        draw.text((x + size // 4, y + size // 4), _word(rng)[:2].upper(), font=fonts.random_font(rng, size // 2, "bold"), fill=255)
+    elif shape == 1:
+        draw.rectangle(box, fill=255)
+        draw.text((x + size // 6, y + size // 6), _word(rng)[:1].upper(), font=fonts.random_font(rng, int(size * 0.7), "bold"), fill=0)
+    elif shape == 2:
+        draw.polygon([(x + size // 2, y), (x + size, y + size), (x, y + size)], fill=255)
+    name_font = fonts.random_font(rng, int(size * rng.uniform(0.4, 0.8)), "bold")
+    name = " ".join(_word(rng).upper() for _ in range(int(rng.integers(1, 3))))
+    draw.text((x + size + size // 4 if shape != 3 else x, y + size // 6), name, font=name_font, fill=255)
+    width = (size + size // 4 if shape != 3 else 0) + int(name_font.getlength(name))
+    if rng.random() < 0.45:  # coloured letterhead
+        colour = tuple(int(c) for c in rng.integers(0, 160, size=3))
+        canvas.colour_layers.append((layer, colour))
+    else:
+        canvas.ink.paste(255, (0, 0), layer)
+    return width, size
+
+
+def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
+    n_cols = int(rng.integers(2, 6))
+    n_rows = int(rng.integers(2, 12))
+    row_h = int(_line_height(font) * rng.uniform(1.5, 2.2))
+    cuts = np.sort(rng.uniform(0.15, 0.9, size=n_cols - 1))
+    xs = [x0] + [int(x0 + c * (x1 - x0)) for c in cuts] + [x1]
+    ruled = rng.random() < 0.7
+    width = max(1, canvas.px(rng.uniform(0.4, 1.2)))
+    for r in range(n_rows + 1):
+        yy = y + r * row_h
+        if yy > canvas.height - canvas.px(60):
+            break
+        if ruled or r in (0, 1, n_rows):
+            canvas.draw.line([(x0, yy), (x1, yy)], fill=255, width=width)
+        if r == n_rows:
+            break
+        for c in range(n_cols):
+            cell = _word(rng).capitalize() if r == 0 else (_number(rng) if c > 0 or rng.random() < 0.3 else _word(rng))
+            canvas.text((xs[c] + canvas.px(3), yy + row_h // 5), cell, font)
+    if ruled:
+        for xx in xs:
+            canvas.draw.line([(xx, y), (xx, min(y + n_rows * row_h, canvas.height - canvas.px(60)))], fill=255, width=width)
+    return y + (n_rows + 1) * row_h
+
+
+def _vertical_number(canvas: _Canvas, rng) -> None:
+    """A Bates number / fax id printed along the side margin, as on archived letters."""
+    font = fonts.random_font(rng, canvas.px(rng.uniform(8, 13)), "mono")
+    text = str(int(rng.integers(10 ** 8, 10 ** 10)))
+    strip = Image.new("L", (int(font.getlength(text)) + 4, _line_height(font) * 2), 0)
+    ImageDraw.Draw(strip).text((2, 2), text, font=font, fill=255)
+    strip = strip.rotate(90 if rng.random() < 0.5 else -90, expand=True)
+    x = canvas.width - strip.width - canvas.px(rng.uniform(6, 30))
+    y = int(canvas.height * rng.uniform(0.55, 0.85))
+    y = min(y, canvas.height - strip.height - 1)
+    canvas.ink.paste(255, (x, y), strip)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@dataclass
+class _Layout:
+    signature_slots: list[tuple[int, int, int]]  # (x centre, baseline y, line width) where someone signs
+    text_bottom: int
+
+
+def _layout_page(canvas: _Canvas, rng) -> _Layout:
+    px = canvas.px
+    margin_x = px(rng.uniform(45, 90))
+    x0, x1 = margin_x, canvas.width - margin_x
+    style = str(rng.choice(["serif", "sans", "mono"], p=[0.4, 0.35, 0.25]))
+    body_font = fonts.random_font(rng, px(rng.uniform(9, 12.5)), style)
+    small_font = fonts.random_font(rng, px(rng.uniform(7, 9.5)), style)
+    y = px(rng.uniform(25, 60))
+    slots: list[tuple[int, int, int]] = []
+
+    if rng.random() < 0.25:  # fax header
+        canvas.text((x0, y), f"{_number(rng)}  {_word(rng).upper()} {_word(rng).upper()}   P.{rng.integers(1, 9)}",
+                    fonts.random_font(rng, px(8), "mono"))
+        y += px(16)
+    if rng.random() < 0.75:
+        w, h = _logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 3), y, px(rng.uniform(22, 50)))
+        y += h + px(8)
+        if rng.random() < 0.6:
+            address = f"{_word(rng).capitalize()} {_word(rng).capitalize()} {rng.integers(1, 400)}, {_number(rng)} {_word(rng).capitalize()}"
+            canvas.text((x0, y), address, small_font)
+            y += _line_height(small_font) + px(6)
+        if rng.random() < 0.5:
+            canvas.draw.line([(x0, y), (x1, y)], fill=255, width=px(rng.uniform(0.5, 2)))
+        y += px(rng.uniform(14, 40))
+
+    kind = rng.choice(["letter", "form", "invoice", "memo"], p=[0.45, 0.2, 0.2, 0.15])
+    line_h = _line_height(body_font)
+    if kind in ("letter", "memo"):
+        if rng.random() < 0.8:
+            canvas.text((x1 - int(body_font.getlength("00 September 0000")), y), f"{_word(rng).capitalize()} {rng.integers(1, 29)}, {rng.integers(1970, 2030)}", body_font)
+            y += line_h * 2
+        for _ in range(int(rng.integers(2, 6))):
+            label = "" if kind == "letter" else f"{_word(rng).upper()}: "
+            canvas.text((x0, y), label + _name(rng), body_font)
+            y += int(line_h * 1.4)
+        y += line_h
+        if rng.random() < 0.6:
+            heading_font = fonts.random_font(rng, px(rng.uniform(11, 16)), "bold")
+            canvas.text((x0, y), " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(2, 7)))), heading_font)
+            y += int(_line_height(heading_font) * 2)
+        canvas.text((x0, y), f"Dear {_name(rng)}:", body_font)
+        y += line_h * 2
+    else:
+        title_font = fonts.random_font(rng, px(rng.uniform(13, 22)), "bold")
+        canvas.text((x0, y), " ".join(_word(rng).upper() for _ in range(int(rng.integers(1, 4)))), title_font)
+        y += int(_line_height(title_font) * 2)
+
+    spacing = rng.uniform(1.3, 2.1)
+    n_blocks = int(rng.integers(1, 5))
+    signature_reserve = px(150)
+    for _ in range(n_blocks):
+        if y > canvas.height - signature_reserve:
+            break
+        if kind in ("form", "invoice") and rng.random() < 0.5:
+            y = _table(canvas, rng, x0, x1, y, body_font if rng.random() < 0.5 else small_font) + line_h
+        else:
+            y = _paragraph(canvas, rng, x0, x1, y, body_font, int(rng.integers(2, 10)), spacing) + line_h
+        if kind == "form" and rng.random() < 0.5:  # fill-in fields with printed labels
+            for _ in range(int(rng.integers(1, 4))):
+                label = f"{_word(rng).capitalize()} {_word(rng)}:"
+                lw = canvas.text((x0, y), label, body_font)
+                canvas.draw.line([(x0 + lw + px(6), y + line_h), (x1, y + line_h)], fill=255, width=max(1, px(0.6)))
+                y += int(line_h * 2.2)
+
+    # Signature area: one or two signers, a closing, a line, a printed name and title.
+    y = min(max(y + line_h, int(canvas.height * rng.uniform(0.45, 0.7))), canvas.height - px(110))
+    n_signers = int(rng.choice([0, 1, 1, 1, 2, 2, 3], p=[0.12, 0.3, 0.2, 0.12, 0.12, 0.1, 0.04]))
+    if n_signers and rng.random() < 0.6:
+        canvas.text((x0, y), rng.choice(["Sincerely,", "Yours truly,", "Mit freundlichen Gruessen", "Cordially,", "Approved by:", "Signature:"]), body_font)
+    line_y = y + px(rng.uniform(45, 70))
+    columns = n_signers if n_signers else 0
+    for i in range(columns):
+        col_w = (x1 - x0) // max(columns, 1)
+        cx0 = x0 + i * col_w
+        if columns == 1:
+            cx0 = x0 if rng.random() < 0.6 else x0 + (x1 - x0) // 2
+            col_w = (x1 - x0) // 2
+        line_w = int(col_w * rng.uniform(0.55, 0.9))
+        if rng.random() < 0.6:
+            canvas.draw.line([(cx0, line_y), (cx0 + line_w, line_y)], fill=255, width=max(1, px(0.6)))
+        canvas.text((cx0, line_y + px(4)), _name(rng), body_font)
+        if rng.random() < 0.6:
+            canvas.text((cx0, line_y + px(4) + int(line_h * 1.3)), " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 4)))), small_font)
+        slots.append((cx0 + int(line_w * rng.uniform(0.3, 0.6)), line_y, line_w))
+    y = line_y + line_h * 4
+    if rng.random() < 0.4 and y < canvas.height - px(60):  # cc list / enclosures below the signature
+        for _ in range(int(rng.integers(1, 5))):
+            if y > canvas.height - px(40):
+                break
+            canvas.text((x0, y), ("cc: " if rng.random() < 0.3 else "     ") + _name(rng), small_font)
+            y += int(_line_height(small_font) * 1.4)
+    if rng.random() < 0.3:
+        canvas.text((canvas.width // 2, canvas.height - px(30)), f"- {rng.integers(1, 9)} -", small_font)
+    if rng.random() < 0.3:
+        _vertical_number(canvas, rng)
+    return _Layout(slots, y)
+
+
+# ----------------------------------------------------------------------------- ink
+
+
+def _paper(width: int, height: int, rng) -> np.ndarray:
+    tone = rng.uniform(225, 255)
+    tint = rng.uniform(-6, 6, size=3)
+    page = np.empty((height, width, 3), np.float32)
+    page[:] = np.clip(tone + tint, 0, 255)
+    return page
+
+
+def _apply_ink(page: np.ndarray, coverage: np.ndarray, colour, x: int, y: int) -> Box | None:
+    """Multiply ``coverage (h, w)`` of ``colour`` (BGR) into ``page`` at (x, y); returns the clipped ink box."""
+    h, w = coverage.shape
+    H, W = page.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    cov = coverage[cy0 - y: cy1 - y, cx0 - x: cx1 - x]
+    ys, xs = np.nonzero(cov > PRINT_INK_THRESHOLD)
+    if len(xs) < 20:
+        return None
+    transmit = np.asarray(colour, np.float32) / 255.0
+    region = page[cy0:cy1, cx0:cx1]
+    region *= 1.0 - cov[..., None] * (1.0 - transmit)
+    return Box(cx0 + xs.min(), cy0 + ys.min(), cx0 + xs.max() + 1, cy0 + ys.max() + 1)
+
+
+_PEN_COLOURS = [(120, 40, 20), (90, 30, 10), (150, 60, 30), (30, 30, 30), (15, 15, 15), (60, 40, 30), (110, 60, 70)]
+
+
+def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float) -> list[Box]:
+    boxes = []
+    targets = list(slots)
+    if rng.random() < 0.1:  # a signature somewhere else (margin note, initials on a form)
+        targets.append((int(rng.uniform(0.15, 0.85) * page.shape[1]), int(rng.uniform(0.2, 0.9) * page.shape[0]), int(dpi * 2)))
+    for cx, line_y, line_w in targets:
+        height = int(dpi * rng.uniform(0.3, 0.8))  # 8-20 mm of ink height
+        if bank is not None and len(bank) and rng.random() < 0.6:
+            coverage = bank.sample(rng)
+            scale = height / coverage.shape[0]
+            coverage = cv2.resize(coverage, (max(4, int(coverage.shape[1] * scale * rng.uniform(0.85, 1.2))), height),
+                                  interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        else:
+            coverage = _synthetic_signature(rng, height)
+        max_w = int(max(line_w * 1.4, dpi * 1.2))
+        if coverage.shape[1] > max_w:
+            scale = max_w / coverage.shape[1]
+            coverage = cv2.resize(coverage, (max_w, max(4, int(coverage.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        if rng.random() < 0.5:
+            angle = rng.uniform(-12, 12)
+            coverage = _rotate_coverage(coverage, angle)
+        coverage = coverage * rng.uniform(0.7, 1.0)
+        x = int(cx - coverage.shape[1] / 2 + rng.uniform(-0.2, 0.2) * coverage.shape[1])
+        y = int(line_y - coverage.shape[0] * rng.uniform(0.5, 1.0))  # usually crossing the signature line
+        colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
+        box = _apply_ink(page, coverage, colour, x, y)
+        if box is not None:
+            boxes.append(box)
+    return boxes
+
+
+def _rotate_coverage(coverage: np.ndarray, angle: float) -> np.ndarray:
+    h, w = coverage.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
+    matrix[0, 2] += nw / 2 - w / 2
+    matrix[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(coverage, matrix, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _place_stamps(page, rng, slots, dpi: float, sig_boxes: list[Box]) -> list[Box]:
+    from stampauth.synth.stamps import random_design, render_stamp
+
+    boxes: list[Box] = []
+    n = int(rng.choice([0, 1, 1, 2, 3], p=[0.5, 0.3, 0.1, 0.07, 0.03]))
+    H, W = page.shape[:2]
+    for _ in range(n):
+        design = random_design(rng)
+        diameter = int(dpi * rng.uniform(0.7, 1.9))  # 18-48 mm
+        coverage = render_stamp(design, rng, diameter)
+        coverage = _rotate_coverage(coverage, rng.uniform(-25, 25)) if rng.random() < 0.6 else coverage
+        h, w = coverage.shape
+        if (slots or sig_boxes) and rng.random() < 0.6:  # near or over a signature, as when a notary stamps
+            if sig_boxes and rng.random() < 0.6:
+                anchor = sig_boxes[int(rng.integers(len(sig_boxes)))]
+                ax, ay = (anchor.x0 + anchor.x1) / 2, (anchor.y0 + anchor.y1) / 2
+            else:
+                ax, ay = slots[int(rng.integers(len(slots)))][:2] if slots else (W / 2, H * 0.7)
+            x = int(ax - w / 2 + rng.uniform(-0.8, 0.8) * w)
+            y = int(ay - h / 2 + rng.uniform(-0.6, 0.6) * h)
+        else:
+            x = int(rng.uniform(0.02, 0.98) * W - w / 2)
+            y = int(rng.uniform(0.05, 0.95) * H - h / 2)
+        if any(_overlap_fraction(Box(x, y, x + w, y + h), b) > 0.5 for b in boxes):
+            continue  # two stamps right on top of each other cannot be told apart, even by a person
+        box = _apply_ink(page, coverage, design.color_bgr, x, y)
+        if box is not None:
+            boxes.append(box)
+    return boxes
+
+
+def _overlap_fraction(a: Box, b: Box) -> float:
+    iw = min(a.x1, b.x1) - max(a.x0, b.x0)
+    ih = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / max(1.0, min(a.area, b.area))
+
+
+# ----------------------------------------------------------------------------- scanning
+
+
+def _scan(page: np.ndarray, rng, marks: list[tuple[str, Box]]) -> tuple[np.ndarray, list[tuple[str, Box]]]:
+    """Scanner and fax effects on a float32 BGR page; geometry changes are applied to the boxes too."""
+    H, W = page.shape[:2]
+    if rng.random() < 0.6:  # uneven light: a smooth multiplicative field
+        gy, gx = np.mgrid[0:H:8, 0:W:8].astype(np.float32)
+        a, b, c = rng.uniform(-0.12, 0.12, size=3)
+        field = 1.0 + a * gx / W + b * gy / H + c * ((gx / W - 0.5) ** 2 + (gy / H - 0.5) ** 2)
+        page *= cv2.resize(field, (W, H))[..., None]
+    mode = rng.choice(["colour", "grey", "fax"], p=[0.4, 0.38, 0.22])
+    if rng.random() < 0.5:
+        page = cv2.GaussianBlur(page, (0, 0), rng.uniform(0.3, 1.2))
+    page += rng.normal(0, rng.uniform(0, 8), size=page.shape).astype(np.float32)
+    if rng.random() < 0.5:  # skew, as a page laid crookedly on the glass
+        angle = rng.uniform(-2.0, 2.0)
+        matrix = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
+        page = cv2.warpAffine(page, matrix, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        marks = [(kind, _transform_box(box, matrix, W, H)) for kind, box in marks]
+    if mode != "colour":
+        grey = cv2.cvtColor(np.clip(page, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        if mode == "fax":
+            threshold = rng.uniform(110, 190)
+            grey = np.where(grey + rng.normal(0, 12, size=grey.shape) > threshold, 255.0, 0.0).astype(np.float32)
+            if rng.random() < 0.5:  # specks and dropouts of a fax line
+                specks = rng.random(grey.shape) < rng.uniform(0.0005, 0.003)
+                grey[specks] = 0.0
+        page = np.repeat(grey[..., None], 3, axis=2)
+    if rng.random() < 0.15:  # dark scanner lid showing at the edges
+        for side in rng.choice(4, size=int(rng.integers(1, 3)), replace=False):
+            t = int(rng.uniform(0.005, 0.04) * (W if side < 2 else H))
+            value = rng.uniform(0, 60)
+            if side == 0:
+                page[:, :t] = value
+            elif side == 1:
+                page[:, W - t:] = value
+            elif side == 2:
+                page[:t] = value
+            else:
+                page[H - t:] = value
+    image = np.clip(page, 0, 255).astype(np.uint8)
+    if rng.random() < 0.25:  # low-resolution scan
+        f = rng.uniform(0.35, 0.7)
+        small = cv2.resize(image, (max(8, int(W * f)), max(8, int(H * f))), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+    return image, marks
+
+
+def _transform_box(box: Box, matrix: np.ndarray, W: int, H: int) -> Box:
+    corners = np.array([[box.x0, box.y0, 1], [box.x1, box.y0, 1], [box.x0, box.y1, 1], [box.x1, box.y1, 1]], np.float32)
+    moved = corners @ matrix.T
+    # Rotating a box's corners over-estimates the ink box; shrink halfway back towards the original size.
+    cx, cy = moved[:, 0].mean(), moved[:, 1].mean()
+    hw = (moved[:, 0].max() - moved[:, 0].min() + box.width) / 4
+    hh = (moved[:, 1].max() - moved[:, 1].min() + box.height) / 4
+    return Box(cx - hw, cy - hh, cx + hw, cy + hh).clipped(W, H)
+
+
+def _jpeg(image: np.ndarray, rng) -> np.ndarray:
+    quality = int(rng.integers(35, 96))
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else image
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, long_side: int = 1024,
+                  square_probability: float = 0.3) -> SyntheticPage:
+    """One synthetic page whose longer side is ``long_side`` pixels, with the box of every mark.
+
+    ``square_probability`` is the share of pages exported stretched to a square, as some public
+    detection sets are; the rest keep the paper's aspect ratio (with a little jitter).
+    """
+    paper = PAPER_INCHES["a4" if rng.random() < 0.6 else "letter"]
+    dpi = float(rng.uniform(85, 150))
+    width, height = int(paper[0] * dpi), int(paper[1] * dpi)
+    canvas = _Canvas(width, height, dpi)
+    layout = _layout_page(canvas, rng)
+
+    page = _paper(width, height, rng)
+    darkness = rng.uniform(0.75, 1.0)
+    print_ink = np.asarray(canvas.ink, np.float32) / 255.0 * darkness
+    page *= (1.0 - print_ink)[..., None]
+    for layer, colour in canvas.colour_layers:
+        _apply_ink(page, np.asarray(layer, np.float32) / 255.0, colour, 0, 0)
+
+    signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi)
+    stamp_boxes = _place_stamps(page, rng, layout.signature_slots, dpi, signature_boxes)
+    marks = [("signature", b) for b in signature_boxes] + [("stamp", b) for b in stamp_boxes]
+
+    image, marks = _scan(page, rng, marks)
+    H, W = image.shape[:2]
+    if rng.random() < square_probability:
+        out_w = out_h = long_side
+    else:
+        aspect = W / H * rng.uniform(0.93, 1.07)
+        out_h = long_side if aspect <= 1 else int(long_side / aspect)
+        out_w = int(long_side * aspect) if aspect <= 1 else long_side
+    image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    sx, sy = out_w / W, out_h / H
+    marks = [(kind, box.scaled(sx, sy)) for kind, box in marks]
+    image = _jpeg(image, rng)
+    marks = [(kind, box) for kind, box in marks if box.width >= 3 and box.height >= 3]
+    return SyntheticPage(image, tuple(marks))
+
+
+def write_yolo_page(out_dir: Path, stem: str, page: SyntheticPage) -> None:
+    """Write ``images/STEM.jpg`` and ``labels/STEM.txt`` (YOLO: ``class cx cy w h``, normalized)."""
+    h, w = page.image.shape[:2]
+    cv2.imwrite(str(out_dir / "images" / f"{stem}.jpg"), page.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    lines = []
+    for kind, box in page.marks:
+        cx, cy = (box.x0 + box.x1) / 2 / w, (box.y0 + box.y1) / 2 / h
+        lines.append(f"{KINDS.index(kind)} {cx:.6f} {cy:.6f} {box.width / w:.6f} {box.height / h:.6f}")
+    (out_dir / "labels" / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def write_dataset(out_dir: str | Path, count: int, seed: int = 0, bank: SignatureBank | None = None,
+                  long_side: int = 1024, progress=None) -> Path:
+    """Generate ``count`` pages into ``out_dir`` in the layout ``stampauth eval detection`` reads."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    (out / "classes.txt").write_text("\n".join(KINDS) + "\n")
+    for index in range(count):
+        rng = np.random.default_rng([seed, index])  # page i is the same whatever the count
+        write_yolo_page(out, f"synth-{seed}-{index:06d}", generate_page(rng, bank, long_side))
+        if progress is not None:
+            progress(index + 1, count)
+    return out
