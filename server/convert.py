@@ -6,6 +6,9 @@ import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from stampauth.detection.detector import DetectorCard
+from stampauth.detection.types import Box, Detection
+from stampauth.documents import ClaimOutcome, ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, PageSummary
 from stampauth.errors import InvalidInput
 from stampauth.modeling.card import ModelCard
 from stampauth.scoring import Decision, Verdict
@@ -20,6 +23,15 @@ VERDICT_TO_PROTO = {
     Verdict.FORGED: pb.VERDICT_FORGED,
     Verdict.INCONCLUSIVE: pb.VERDICT_INCONCLUSIVE,
     Verdict.NO_REFERENCE: pb.VERDICT_NO_REFERENCE,
+}
+
+
+OUTCOME_TO_PROTO = {
+    ClaimOutcome.SATISFIED: pb.CLAIM_OUTCOME_SATISFIED,
+    ClaimOutcome.MISSING_MARK: pb.CLAIM_OUTCOME_MISSING_MARK,
+    ClaimOutcome.FORGED: pb.CLAIM_OUTCOME_FORGED,
+    ClaimOutcome.INCONCLUSIVE: pb.CLAIM_OUTCOME_INCONCLUSIVE,
+    ClaimOutcome.NO_REFERENCE: pb.CLAIM_OUTCOME_NO_REFERENCE,
 }
 
 
@@ -121,6 +133,97 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
     )
 
 
+def document_bytes(message: pb.DocumentData, field: str = "document") -> tuple[bytes, int]:
+    if not message.content:
+        raise InvalidInput(f"{field}.content is empty: put the document file's bytes there", field=f"{field}.content")
+    return bytes(message.content), int(message.pdf_dpi)
+
+
+def options_from_proto(options: pb.DetectOptions, field: str = "options") -> dict:
+    kinds = [kind_from_proto(k, f"{field}.kinds[{i}]") for i, k in enumerate(options.kinds)]
+    return {"kinds": kinds or None, "min_score": float(options.min_score), "annotate": bool(options.annotate),
+            "ocr": bool(options.ocr)}
+
+
+def box_from_proto(box: pb.BoundingBox) -> Box:
+    return Box(box.x_min, box.y_min, box.x_max, box.y_max)
+
+
+def box_to_proto(box: Box) -> pb.BoundingBox:
+    # Round outwards so the integer box still holds the whole mark.
+    return pb.BoundingBox(x_min=int(math.floor(box.x0)), y_min=int(math.floor(box.y0)),
+                          x_max=int(math.ceil(box.x1)), y_max=int(math.ceil(box.y1)))
+
+
+def claims_from_proto(claims) -> list[DocumentClaim]:
+    return [
+        DocumentClaim(
+            identity_id=claim.identity_id,
+            kind=kind_from_proto(claim.kind, f"claims[{i}].kind", required=False),
+            page_number=int(claim.page_number),
+            region=box_from_proto(claim.region) if claim.HasField("region") else None,
+        )
+        for i, claim in enumerate(claims)
+    ]
+
+
+def claim_to_proto(claim: DocumentClaim) -> pb.Claim:
+    message = pb.Claim(identity_id=claim.identity_id, kind=KIND_TO_PROTO.get(claim.kind, pb.MARK_KIND_UNSPECIFIED),
+                       page_number=claim.page_number)
+    if claim.region is not None:
+        message.region.CopyFrom(box_to_proto(claim.region))
+    return message
+
+
+def page_to_proto(page: PageSummary) -> pb.PageInfo:
+    return pb.PageInfo(page_number=page.page_number, width=page.width, height=page.height, dpi=page.dpi)
+
+
+def mark_to_proto(index: int, mark: Detection) -> pb.DetectedMark:
+    return pb.DetectedMark(mark_index=index, page_number=mark.page_number, kind=KIND_TO_PROTO[mark.kind],
+                           box=box_to_proto(mark.box), detection_score=mark.score)
+
+
+def detection_to_proto(result: DocumentDetection) -> pb.DetectMarksResponse:
+    return pb.DetectMarksResponse(
+        pages=[page_to_proto(p) for p in result.pages],
+        marks=[mark_to_proto(i, m) for i, m in enumerate(result.marks)],
+        detector_version=result.detector_version,
+        annotated_pages=result.annotated_pages,
+    )
+
+
+def claim_result_to_proto(result: ClaimResult) -> pb.ClaimResult:
+    message = pb.ClaimResult(claim=claim_to_proto(result.claim), verdict=VERDICT_TO_PROTO[result.verdict],
+                             explanation=result.explanation, outcome=OUTCOME_TO_PROTO[result.outcome])
+    if result.mark_index is not None:
+        message.mark_index = result.mark_index
+    return message
+
+
+def verification_to_proto(result: DocumentVerification) -> pb.VerifyDocumentResponse:
+    return pb.VerifyDocumentResponse(
+        pages=[page_to_proto(p) for p in result.pages],
+        verifications=[
+            pb.MarkVerification(mark=mark_to_proto(v.mark_index, v.mark), identity_id=v.identity_id,
+                                decision=decision_to_proto(v.decision))
+            for v in result.verifications
+        ],
+        claim_results=[claim_result_to_proto(r) for r in result.claim_results],
+        detector_version=result.detector_version,
+        all_claims_satisfied=result.all_claims_satisfied,
+        annotated_pages=result.annotated_pages,
+    )
+
+
+def detector_to_proto(card: DetectorCard) -> pb.DetectorInfo:
+    return pb.DetectorInfo(
+        name=card.name, version=card.version, input_long_side=card.input_long_side,
+        score_thresholds=[pb.KindThreshold(kind=KIND_TO_PROTO[k], threshold=float(v))
+                          for k, v in sorted(card.score_thresholds.items()) if k in KIND_TO_PROTO],
+    )
+
+
 def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
     limits = info.limits
     return pb.GetServerInfoResponse(
@@ -137,4 +240,5 @@ def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
         store_backend=info.store_backend,
         ocr_available=info.ocr_available,
         unimplemented_methods=info.unimplemented_methods,
+        detector=detector_to_proto(info.detector) if info.detector is not None else None,
     )

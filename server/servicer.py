@@ -103,11 +103,16 @@ class StampAuthServicer(pb_grpc.StampAuthServiceServicer):
 
     @handle_errors
     def DetectMarks(self, request, context):
-        self.core.detect_marks()
+        content, pdf_dpi = convert.document_bytes(request.document)
+        result = self.core.detect_marks(content, pdf_dpi, **convert.options_from_proto(request.options))
+        return convert.detection_to_proto(result)
 
     @handle_errors
     def VerifyDocument(self, request, context):
-        self.core.verify_document()
+        content, pdf_dpi = convert.document_bytes(request.document)
+        claims = convert.claims_from_proto(request.claims)
+        result = self.core.verify_document(content, claims, pdf_dpi, **convert.options_from_proto(request.options))
+        return convert.verification_to_proto(result)
 
     @handle_errors
     def IdentifyMark(self, request, context):

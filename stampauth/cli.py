@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from stampauth import __version__
-from stampauth.errors import StampAuthError
+from stampauth.errors import InvalidInput, StampAuthError
 
 
 def _quiet_tensorflow() -> None:
@@ -25,6 +25,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.what == "detection":
+        return _eval_detection(args)
     from stampauth.evaluation import evaluate_marks
 
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
@@ -41,6 +43,155 @@ def cmd_eval(args) -> int:
         print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
               f"  ({result['n_genuine']} genuine, {result['n_forged']} forged)")
     return 0
+
+
+def _eval_detection(args) -> int:
+    from stampauth.detection.evaluate import evaluate_detection
+
+    result = evaluate_detection(args.data, args.models_dir, baseline=not args.no_baselines,
+                                progress=_progress("pages") if sys.stderr.isatty() else None)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"detection on {result['data']} ({result['n_images']} pages, detector {result['detector_version']})")
+    print(f"  {'detector':<10} {'kind':<10} {'AP50':>7} {'precision':>10} {'recall':>7} {'threshold':>10} {'boxes':>6}")
+    for name, rows in [("model", result)] + ([("baseline", result["baseline"])] if "baseline" in result else []):
+        for kind in ("signature", "stamp"):
+            if kind in rows:
+                r = rows[kind]
+                print(f"  {name:<10} {kind:<10} {r['ap50']:>7.4f} {r['precision']:>10.4f} {r['recall']:>7.4f}"
+                      f" {r['threshold']:>10.2f} {r['n_boxes']:>6}")
+        print(f"  {name:<10} {'time':<10} {rows['ms_per_page']:>7.1f} ms per page (after decoding)")
+    return 0
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
+
+
+def _write_annotated(out_dir: str | None, source: str, images: list[bytes]) -> list[str]:
+    if not out_dir or not images:
+        return []
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, data in enumerate(images, start=1):
+        path = Path(out_dir) / f"{Path(source).stem}.page{number}.png"
+        path.write_bytes(data)
+        written.append(str(path))
+    return written
+
+
+def _mark_json(index: int, mark) -> dict:
+    b = mark.box
+    return {"mark_index": index, "page": mark.page_number, "kind": mark.kind, "score": mark.score,
+            "box": [round(b.x0), round(b.y0), round(b.x1), round(b.y1)]}
+
+
+def cmd_detect(args) -> int:
+    from stampauth.detection.detector import load_detector
+    from stampauth.service import StampAuth
+
+    core = StampAuth(store=None, encoders={}, detector=load_detector(args.models_dir))
+    progress = _progress("files") if len(args.files) > 1 and sys.stderr.isatty() else None
+    results, failed = [], 0
+    for done, path in enumerate(args.files, start=1):
+        try:
+            result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir))
+        except StampAuthError as error:
+            failed += 1
+            results.append({"file": path, "error": error.message})
+            print(f"stampauth: {path}: {error.message}", file=sys.stderr)
+            continue
+        finally:
+            if progress:
+                progress(done, len(args.files))
+        results.append({
+            "file": path,
+            "pages": [{"page": p.page_number, "width": p.width, "height": p.height} for p in result.pages],
+            "marks": [_mark_json(i, m) for i, m in enumerate(result.marks)],
+            "detector_version": result.detector_version,
+            "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
+        })
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        for item in results:
+            if "error" in item:
+                continue
+            print(f"{item['file']}: {len(item['pages'])} page(s), {len(item['marks'])} mark(s)")
+            if item["marks"]:
+                print(f"  {'#':>3} {'page':>4} {'kind':<10} {'score':>6}  box (x0, y0, x1, y1)")
+            for m in item["marks"]:
+                print(f"  {m['mark_index']:>3} {m['page']:>4} {m['kind']:<10} {m['score']:>6.3f}  {tuple(m['box'])}")
+            for path in item["annotated"]:
+                print(f"  annotated: {path}")
+    return 1 if failed else 0
+
+
+def cmd_verify(args) -> int:
+    from stampauth.documents import DocumentClaim
+    from stampauth.service import StampAuth
+
+    claims = [DocumentClaim(identity, args.kind, args.page) for identity in args.identity]
+    progress = _progress("files") if len(args.files) > 1 and sys.stderr.isatty() else None
+    results, failed, unsatisfied = [], 0, 0
+    with StampAuth.open(args.store, args.models_dir) as core:
+        for done, path in enumerate(args.files, start=1):
+            try:
+                result = core.verify_document(_read_file(path), claims, args.pdf_dpi, None, args.min_score,
+                                              bool(args.annotate_dir))
+            except StampAuthError as error:
+                failed += 1
+                results.append({"file": path, "error": error.message})
+                print(f"stampauth: {path}: {error.message}", file=sys.stderr)
+                continue
+            finally:
+                if progress:
+                    progress(done, len(args.files))
+            unsatisfied += not result.all_claims_satisfied
+            results.append({
+                "file": path,
+                "all_claims_satisfied": result.all_claims_satisfied,
+                "claims": [{"identity_id": r.claim.identity_id, "kind": r.claim.kind, "page": r.claim.page_number,
+                            "outcome": r.outcome.value, "verdict": r.verdict.value, "mark_index": r.mark_index,
+                            "explanation": r.explanation} for r in result.claim_results],
+                "verifications": [_verification_json(v) for v in result.verifications],
+                "detector_version": result.detector_version,
+                "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
+            })
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        for item in results:
+            if "error" in item:
+                continue
+            status = "ALL CLAIMS SATISFIED" if item["all_claims_satisfied"] else "NOT SATISFIED"
+            print(f"{item['file']}: {status}")
+            for c in item["claims"]:
+                print(f"  claim {c['identity_id']} ({c['kind'] or 'any kind'}): {c['outcome']} - {c['explanation']}")
+            if item["verifications"]:
+                print(f"  {'#':>3} {'page':>4} {'kind':<10} {'det':>5} {'identity':<16} {'similarity':>10} {'thresh':>7} verdict")
+            for v in item["verifications"]:
+                similarity = "-" if v["similarity"] is None else f"{v['similarity']:.3f}"
+                print(f"  {v['mark_index']:>3} {v['page']:>4} {v['kind']:<10} {v['detection_score']:>5.2f}"
+                      f" {v['identity_id']:<16} {similarity:>10} {v['threshold']:>7.3f} {v['verdict']}")
+            for path in item["annotated"]:
+                print(f"  annotated: {path}")
+    return 1 if failed else (3 if unsatisfied else 0)
+
+
+def _verification_json(v) -> dict:
+    d = v.decision
+    mark = _mark_json(v.mark_index, v.mark)
+    mark["detection_score"] = mark.pop("score")
+    finite = lambda x: None if x != x else round(float(x), 4)  # NaN (no reference) -> null
+    return {**mark, "identity_id": v.identity_id, "verdict": d.verdict.value, "similarity": finite(d.score),
+            "threshold": round(d.threshold, 4), "probability_genuine": finite(d.probability_genuine),
+            "references_used": d.references_used, "model_version": d.model_version}
 
 
 def cmd_preprocess(args) -> int:
@@ -113,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     evaluate = commands.add_parser("eval", help="measure verification accuracy on a labelled set")
-    evaluate.add_argument("what", choices=["signatures", "stamps"])
-    evaluate.add_argument("--data", required=True, help="folder with labels.csv (path,writer,label,forger)")
+    evaluate.add_argument("what", choices=["signatures", "stamps", "detection"])
+    evaluate.add_argument("--data", required=True, help="signatures/stamps: folder with labels.csv "
+                          "(path,writer,label,forger); detection: folder with images/, labels/ (YOLO) and classes.txt")
     evaluate.add_argument("--references", type=int, default=5, help="genuine specimens enrolled per writer")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--models-dir", default=None)
@@ -123,6 +275,30 @@ def build_parser() -> argparse.ArgumentParser:
                           help="only the writers the model card lists as validation writers (never trained on)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_eval)
+
+    detect = commands.add_parser("detect", help="find the stamps and signatures on documents")
+    detect.add_argument("files", nargs="+", help="documents: PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF")
+    detect.add_argument("--kinds", nargs="+", choices=["signature", "stamp"], default=None)
+    detect.add_argument("--min-score", type=float, default=0.0, help="confidence threshold (0 = the model's default)")
+    detect.add_argument("--pdf-dpi", type=int, default=0, help="PDF render resolution (0 = 200)")
+    detect.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
+    detect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    detect.add_argument("--models-dir", default=None)
+    detect.set_defaults(func=cmd_detect)
+
+    verify = commands.add_parser("verify", help="verify the marks of documents against claimed identities")
+    verify.add_argument("files", nargs="+", help="documents: PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF")
+    verify.add_argument("--identity", action="append", required=True,
+                        help="claimed identity id (repeat for several signers)")
+    verify.add_argument("--kind", choices=["signature", "stamp"], default=None, help="claimed kind (default: either)")
+    verify.add_argument("--page", type=int, default=0, help="page the mark must be on (0 = any)")
+    verify.add_argument("--store", default=None, help="reference store URL (as for 'stampauth serve')")
+    verify.add_argument("--min-score", type=float, default=0.0)
+    verify.add_argument("--pdf-dpi", type=int, default=0)
+    verify.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.add_argument("--models-dir", default=None)
+    verify.set_defaults(func=cmd_verify)
 
     preprocess = commands.add_parser("preprocess", help="write every preprocessing stage of a crop as PNGs")
     preprocess.add_argument("image", help="a cropped mark (PNG, JPEG, TIFF, BMP, WebP)")

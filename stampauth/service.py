@@ -15,8 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from stampauth import __version__
-from stampauth.errors import FailedPrecondition, InvalidInput, ResourceExhausted, Unimplemented
-from stampauth.io import InputLimits, decode_image
+from stampauth.annotate import annotate_page
+from stampauth.detection.detector import MarkDetector, load_detector
+from stampauth.detection.types import Detection
+from stampauth.documents import (
+    ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, judge_claim,
+)
+from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted, Unimplemented
+from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
@@ -25,7 +31,8 @@ from stampauth.store.base import KINDS, IdentityRecord, NewSpecimen, ReferenceSt
 log = logging.getLogger(__name__)
 
 IDENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-UNIMPLEMENTED_METHODS = ("DetectMarks", "VerifyDocument", "IdentifyMark")
+UNIMPLEMENTED_METHODS = ("IdentifyMark",)
+CROP_MARGIN = 0.06  # share of a detected box added on each side before verification
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class ServiceLimits:
     max_metadata_chars: int = 1024
     max_display_name_chars: int = 256
     max_note_chars: int = 1024
+    max_claims: int = 32
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class ServerInfo:
     store_backend: str
     ocr_available: bool
     unimplemented_methods: list[str] = field(default_factory=list)
+    detector: object | None = None  # the DetectorCard of the loaded detector
 
 
 def check_kind(kind: str, field_name: str = "kind") -> str:
@@ -80,16 +89,23 @@ def ocr_available() -> bool:
 class StampAuth:
     """stampauth in-process.  ``StampAuth.open()`` loads the shipped models and the default store."""
 
-    def __init__(self, store: ReferenceStore, encoders: dict[str, MarkEncoder], limits: ServiceLimits = ServiceLimits()):
+    def __init__(self, store: ReferenceStore, encoders: dict[str, MarkEncoder], limits: ServiceLimits = ServiceLimits(),
+                 detector: MarkDetector | None = None):
         self.store = store
         self.encoders = encoders
         self.limits = limits
+        self.detector = detector
 
     @classmethod
     def open(cls, store_url: str | None = None, models_dir: str | Path | None = None,
              limits: ServiceLimits = ServiceLimits()) -> "StampAuth":
         encoders = {"signature": load_encoder("signature", models_dir)}
-        service = cls(open_store(store_url), encoders, limits)
+        try:
+            detector = load_detector(models_dir)
+        except FailedPrecondition as error:  # serve crops without it; document RPCs say why they cannot
+            log.warning("no document detector: %s", error.message)
+            detector = None
+        service = cls(open_store(store_url), encoders, limits, detector)
         for kind in encoders:
             service.refresh_stale_embeddings(kind)
         return service
@@ -263,13 +279,121 @@ class StampAuth:
             raise InvalidInput("specimen_id must be the 32-character id returned at enrollment", field="specimen_id")
         return specimen_id
 
-    # -- not built yet ------------------------------------------------------------------------
-    def detect_marks(self, *args, **kwargs):
-        raise Unimplemented("DetectMarks is not available in this version: the document detector is not built yet")
+    # -- documents ------------------------------------------------------------------------------
+    def _detector(self) -> MarkDetector:
+        if self.detector is None:
+            raise FailedPrecondition("this server has no detector model loaded, so documents cannot be searched for "
+                                     "marks; crop the marks and call VerifyImage, or install the shipped models")
+        return self.detector
 
-    def verify_document(self, *args, **kwargs):
-        raise Unimplemented("VerifyDocument is not available in this version: the document detector is not built yet; "
-                            "crop the marks and call VerifyImage")
+    def _detect_pages(self, content: bytes, pdf_dpi: int, kinds: list[str] | None, min_score: float, ocr: bool = False
+                      ) -> tuple[list[Page], list[Detection]]:
+        detector = self._detector()
+        if ocr:
+            raise Unimplemented("options.ocr is not available in this version: reading nearby text is not built yet; "
+                                "send the request without it", field="options.ocr")
+        if not content:
+            raise InvalidInput("document.content is empty: put the document file's bytes there", field="document.content")
+        if not 0.0 <= min_score <= 1.0:
+            raise InvalidInput("options.min_score must be in [0, 1] (0 = the model's default)", field="options.min_score")
+        wanted = tuple(check_kind(k, "options.kinds") for k in kinds) if kinds else ("signature", "stamp")
+        try:
+            pages = decode_document(content, self.limits.input, pdf_dpi, "document")
+        except (InvalidInput, ResourceExhausted) as error:
+            raise error.with_field("document")
+        marks: list[Detection] = []
+        for page in pages:
+            marks += detector.detect(page.image, wanted, min_score or None, page.number)
+        return pages, marks
+
+    @staticmethod
+    def _summaries(pages: list[Page]) -> list[PageSummary]:
+        return [PageSummary(p.number, p.width, p.height, p.dpi) for p in pages]
+
+    def detect_marks(self, content: bytes, pdf_dpi: int = 0, kinds: list[str] | None = None, min_score: float = 0.0,
+                     annotate: bool = False, ocr: bool = False) -> DocumentDetection:
+        """Every stamp and signature on every page, ordered by page then top to bottom."""
+        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr)
+        annotated = []
+        if annotate:
+            for page in pages:
+                annotated.append(annotate_page(page.image, [(i, m, None, "") for i, m in enumerate(marks)
+                                                            if m.page_number == page.number]))
+        return DocumentDetection(self._summaries(pages), marks, self._detector().version, annotated)
+
+    def verify_document(self, content: bytes, claims: list[DocumentClaim], pdf_dpi: int = 0,
+                        kinds: list[str] | None = None, min_score: float = 0.0, annotate: bool = False,
+                        ocr: bool = False) -> DocumentVerification:
+        """Detect the marks, verify each against every claim that admits it, and judge each claim."""
+        self._detector()
+        self._check_claims(claims)
+        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr)
+        by_number = {page.number: page for page in pages}
+        # Embed each mark once per kind, whatever the number of claims.
+        needed = sorted({i for c in claims for i, m in enumerate(marks) if c.admits(m) and m.kind in self.encoders})
+        embeddings = {}
+        for kind in self.encoders:
+            indices = [i for i in needed if marks[i].kind == kind]
+            if indices:
+                encoder = self.encoders[kind]
+                canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
+                                     for i in indices])
+                embeddings.update(zip(indices, encoder.embed(canvases)))
+        references = {}
+        verifications: list[MarkVerification] = []
+        results: list[ClaimResult] = []
+        for claim in claims:
+            mine = []
+            for index, mark in enumerate(marks):
+                if not claim.admits(mark) or index not in embeddings:
+                    continue
+                key = (claim.identity_id, mark.kind)
+                if key not in references:
+                    references[key] = self._references(*key)
+                specimen_ids, refs = references[key]
+                encoder = self.encoders[mark.kind]
+                decision = make_decision(embeddings[index], refs, encoder.card.scoring, encoder.version)
+                if specimen_ids:
+                    decision = decision.with_specimen_ids(specimen_ids)
+                mine.append(MarkVerification(index, mark, claim.identity_id, decision))
+            verifications += mine
+            results.append(judge_claim(claim, mine))
+        annotated = []
+        if annotate:
+            best = {}
+            for v in verifications:  # a mark checked against several claims shows its best verdict
+                if v.mark_index not in best or v.decision.score > best[v.mark_index].decision.score:
+                    best[v.mark_index] = v
+            for page in pages:
+                items = []
+                for i, m in enumerate(marks):
+                    if m.page_number != page.number:
+                        continue
+                    v = best.get(i)
+                    label = f"{v.identity_id} {v.decision.verdict.value} {v.decision.score:.2f}" if v else ""
+                    items.append((i, m, v.decision.verdict if v else None, label))
+                annotated.append(annotate_page(page.image, items))
+        return DocumentVerification(self._summaries(pages), marks, verifications, results, self._detector().version,
+                                    annotated)
+
+    def _check_claims(self, claims: list[DocumentClaim]) -> None:
+        if not claims:
+            raise InvalidInput("send at least one claim (the identity the document's marks should belong to)", field="claims")
+        if len(claims) > self.limits.max_claims:
+            raise InvalidInput(f"at most {self.limits.max_claims} claims per request", field="claims")
+        for i, claim in enumerate(claims):
+            check_identity_id(claim.identity_id, f"claims[{i}].identity_id")
+            if claim.kind is not None:
+                check_kind(claim.kind, f"claims[{i}].kind")
+                if claim.kind not in self.encoders:
+                    raise FailedPrecondition(f"this server has no {claim.kind} model loaded, so {claim.kind} claims "
+                                             f"cannot be verified yet; claim a signature instead", field=f"claims[{i}].kind")
+            if claim.region is not None and (claim.region.width <= 0 or claim.region.height <= 0):
+                raise InvalidInput("a claim's region needs x_max > x_min and y_max > y_min", field=f"claims[{i}].region")
+            try:
+                self.store.get_identity(claim.identity_id)
+            except NotFound as error:
+                raise NotFound(f"claims[{i}]: {error.message}", field=f"claims[{i}].identity_id")
 
     def identify_mark(self, *args, **kwargs):
         raise Unimplemented("IdentifyMark is not available in this version: 1:N identification is not built yet")
@@ -284,4 +408,15 @@ class StampAuth:
             store_backend=self.store.backend,
             ocr_available=ocr_available(),
             unimplemented_methods=list(UNIMPLEMENTED_METHODS),
+            detector=self.detector.card if self.detector else None,
         )
+
+
+def crop_mark(page_image: np.ndarray, mark: Detection, margin: float = CROP_MARGIN) -> np.ndarray:
+    """The mark's box plus ``margin`` of its size on each side, clipped to the page: ``(h, w, 3) uint8``."""
+    box = mark.box
+    pad_x, pad_y = box.width * margin, box.height * margin
+    height, width = page_image.shape[:2]
+    x0, y0 = max(0, int(box.x0 - pad_x)), max(0, int(box.y0 - pad_y))
+    x1, y1 = min(width, int(np.ceil(box.x1 + pad_x))), min(height, int(np.ceil(box.y1 + pad_y)))
+    return page_image[y0:y1, x0:x1]

@@ -91,7 +91,8 @@ def test_server_info(stub, encoder):
     assert model.score_kind == pb.SCORE_KIND_SIMILARITY
     assert (model.input_spec.height, model.input_spec.width) == encoder.card.input_shape[:2]
     assert info.limits.max_document_bytes > 0
-    assert set(info.unimplemented_methods) == {"DetectMarks", "VerifyDocument", "IdentifyMark"}
+    assert set(info.unimplemented_methods) == {"IdentifyMark"}
+    assert not info.HasField("detector"), "this fixture's server has no detector"
 
 
 def test_compare_identical_images_is_genuine(stub, encoder):
@@ -237,15 +238,19 @@ def test_oversized_image_is_resource_exhausted(stub, server):
         server.servicer.core.limits = limits
 
 
-def test_document_methods_are_unimplemented(stub):
+def test_identify_mark_is_unimplemented(stub):
+    error = error_of(stub.IdentifyMark, pb.IdentifyMarkRequest(kind=SIG, image=png(1)))
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED and "not available in this version" in error.details()
+
+
+def test_document_methods_without_a_detector_say_why(stub):
     document = pb.DocumentData(content=encode(synthetic_signature(1)))
     for call, request in (
         (stub.DetectMarks, pb.DetectMarksRequest(document=document)),
-        (stub.VerifyDocument, pb.VerifyDocumentRequest(document=document)),
-        (stub.IdentifyMark, pb.IdentifyMarkRequest(kind=SIG, image=png(1))),
+        (stub.VerifyDocument, pb.VerifyDocumentRequest(document=document, claims=[pb.Claim(identity_id="x")])),
     ):
         error = error_of(call, request)
-        assert error.code() == grpc.StatusCode.UNIMPLEMENTED and "not available in this version" in error.details()
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "no detector model" in error.details()
 
 
 def test_server_keeps_serving_after_errors(stub, channel):

@@ -13,7 +13,6 @@ The ground truth is the tight box of the ink of every signature and stamp, in ou
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

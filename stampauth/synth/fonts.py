@@ -14,6 +14,7 @@ import os
 import numpy as np
 from PIL import ImageFont
 
+SYMBOL_FONTS = ("dingbat", "symbol", "d050000l", "opensymbol", "wingding", "emoji")
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"))
 
 
@@ -26,6 +27,8 @@ def font_files() -> tuple[str, ...]:
             found.update(glob.glob(os.path.join(root, "**", f"*.{ext}"), recursive=True))
     usable = []
     for path in sorted(found):
+        if any(word in os.path.basename(path).lower() for word in SYMBOL_FONTS):
+            continue  # pictograms, not letters
         try:
             ImageFont.truetype(path, 12)
         except OSError:

@@ -37,7 +37,7 @@ SHARD = 100
 def _render_shard(args) -> list[tuple[bytes, np.ndarray]]:
     """Pages ``start .. start+count`` of ``seed`` -> ``[(jpeg bytes, (n, 5) [class, x0, y0, x1, y1])]``."""
     seed, start, count, long_side, bank_source = args
-    from stampauth.synth.documents import SignatureBank, generate_page
+    from stampauth.synth.documents import generate_page
 
     bank = _worker_bank(bank_source)
     out = []

@@ -29,6 +29,15 @@ class ScoreKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_KIND_UNSPECIFIED: _ClassVar[ScoreKind]
     SCORE_KIND_SIMILARITY: _ClassVar[ScoreKind]
     SCORE_KIND_DISTANCE: _ClassVar[ScoreKind]
+
+class ClaimOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLAIM_OUTCOME_UNSPECIFIED: _ClassVar[ClaimOutcome]
+    CLAIM_OUTCOME_SATISFIED: _ClassVar[ClaimOutcome]
+    CLAIM_OUTCOME_MISSING_MARK: _ClassVar[ClaimOutcome]
+    CLAIM_OUTCOME_FORGED: _ClassVar[ClaimOutcome]
+    CLAIM_OUTCOME_INCONCLUSIVE: _ClassVar[ClaimOutcome]
+    CLAIM_OUTCOME_NO_REFERENCE: _ClassVar[ClaimOutcome]
 MARK_KIND_UNSPECIFIED: MarkKind
 MARK_KIND_SIGNATURE: MarkKind
 MARK_KIND_STAMP: MarkKind
@@ -40,6 +49,12 @@ VERDICT_NO_REFERENCE: Verdict
 SCORE_KIND_UNSPECIFIED: ScoreKind
 SCORE_KIND_SIMILARITY: ScoreKind
 SCORE_KIND_DISTANCE: ScoreKind
+CLAIM_OUTCOME_UNSPECIFIED: ClaimOutcome
+CLAIM_OUTCOME_SATISFIED: ClaimOutcome
+CLAIM_OUTCOME_MISSING_MARK: ClaimOutcome
+CLAIM_OUTCOME_FORGED: ClaimOutcome
+CLAIM_OUTCOME_INCONCLUSIVE: ClaimOutcome
+CLAIM_OUTCOME_NO_REFERENCE: ClaimOutcome
 
 class ImageData(_message.Message):
     __slots__ = ("content", "filename")
@@ -309,14 +324,16 @@ class VerifyImageResponse(_message.Message):
     def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
 
 class DetectOptions(_message.Message):
-    __slots__ = ("kinds", "min_score", "ocr")
+    __slots__ = ("kinds", "min_score", "ocr", "annotate")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     OCR_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATE_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[MarkKind]
     min_score: float
     ocr: bool
-    def __init__(self, kinds: _Optional[_Iterable[_Union[MarkKind, str]]] = ..., min_score: _Optional[float] = ..., ocr: _Optional[bool] = ...) -> None: ...
+    annotate: bool
+    def __init__(self, kinds: _Optional[_Iterable[_Union[MarkKind, str]]] = ..., min_score: _Optional[float] = ..., ocr: _Optional[bool] = ..., annotate: _Optional[bool] = ...) -> None: ...
 
 class PageInfo(_message.Message):
     __slots__ = ("page_number", "width", "height", "dpi")
@@ -369,24 +386,28 @@ class DetectMarksRequest(_message.Message):
     def __init__(self, document: _Optional[_Union[DocumentData, _Mapping]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
 
 class DetectMarksResponse(_message.Message):
-    __slots__ = ("pages", "marks", "detector_version")
+    __slots__ = ("pages", "marks", "detector_version", "annotated_pages")
     PAGES_FIELD_NUMBER: _ClassVar[int]
     MARKS_FIELD_NUMBER: _ClassVar[int]
     DETECTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATED_PAGES_FIELD_NUMBER: _ClassVar[int]
     pages: _containers.RepeatedCompositeFieldContainer[PageInfo]
     marks: _containers.RepeatedCompositeFieldContainer[DetectedMark]
     detector_version: str
-    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., marks: _Optional[_Iterable[_Union[DetectedMark, _Mapping]]] = ..., detector_version: _Optional[str] = ...) -> None: ...
+    annotated_pages: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., marks: _Optional[_Iterable[_Union[DetectedMark, _Mapping]]] = ..., detector_version: _Optional[str] = ..., annotated_pages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Claim(_message.Message):
-    __slots__ = ("identity_id", "kind", "page_number")
+    __slots__ = ("identity_id", "kind", "page_number", "region")
     IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     identity_id: str
     kind: MarkKind
     page_number: int
-    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_number: _Optional[int] = ...) -> None: ...
+    region: BoundingBox
+    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_number: _Optional[int] = ..., region: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class MarkVerification(_message.Message):
     __slots__ = ("mark", "identity_id", "decision")
@@ -399,16 +420,18 @@ class MarkVerification(_message.Message):
     def __init__(self, mark: _Optional[_Union[DetectedMark, _Mapping]] = ..., identity_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
 
 class ClaimResult(_message.Message):
-    __slots__ = ("claim", "verdict", "mark_index", "explanation")
+    __slots__ = ("claim", "verdict", "mark_index", "explanation", "outcome")
     CLAIM_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     MARK_INDEX_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     claim: Claim
     verdict: Verdict
     mark_index: int
     explanation: str
-    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., mark_index: _Optional[int] = ..., explanation: _Optional[str] = ...) -> None: ...
+    outcome: ClaimOutcome
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., mark_index: _Optional[int] = ..., explanation: _Optional[str] = ..., outcome: _Optional[_Union[ClaimOutcome, str]] = ...) -> None: ...
 
 class VerifyDocumentRequest(_message.Message):
     __slots__ = ("document", "claims", "options")
@@ -421,16 +444,20 @@ class VerifyDocumentRequest(_message.Message):
     def __init__(self, document: _Optional[_Union[DocumentData, _Mapping]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
 
 class VerifyDocumentResponse(_message.Message):
-    __slots__ = ("pages", "verifications", "claim_results", "detector_version")
+    __slots__ = ("pages", "verifications", "claim_results", "detector_version", "all_claims_satisfied", "annotated_pages")
     PAGES_FIELD_NUMBER: _ClassVar[int]
     VERIFICATIONS_FIELD_NUMBER: _ClassVar[int]
     CLAIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     DETECTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALL_CLAIMS_SATISFIED_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATED_PAGES_FIELD_NUMBER: _ClassVar[int]
     pages: _containers.RepeatedCompositeFieldContainer[PageInfo]
     verifications: _containers.RepeatedCompositeFieldContainer[MarkVerification]
     claim_results: _containers.RepeatedCompositeFieldContainer[ClaimResult]
     detector_version: str
-    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., verifications: _Optional[_Iterable[_Union[MarkVerification, _Mapping]]] = ..., claim_results: _Optional[_Iterable[_Union[ClaimResult, _Mapping]]] = ..., detector_version: _Optional[str] = ...) -> None: ...
+    all_claims_satisfied: bool
+    annotated_pages: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., verifications: _Optional[_Iterable[_Union[MarkVerification, _Mapping]]] = ..., claim_results: _Optional[_Iterable[_Union[ClaimResult, _Mapping]]] = ..., detector_version: _Optional[str] = ..., all_claims_satisfied: _Optional[bool] = ..., annotated_pages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class IdentifyMarkRequest(_message.Message):
     __slots__ = ("kind", "image", "top_k")
@@ -519,7 +546,7 @@ class Limits(_message.Message):
     def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods")
+    __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods", "detector")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -527,6 +554,7 @@ class GetServerInfoResponse(_message.Message):
     STORE_BACKEND_FIELD_NUMBER: _ClassVar[int]
     OCR_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     UNIMPLEMENTED_METHODS_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
@@ -534,4 +562,25 @@ class GetServerInfoResponse(_message.Message):
     store_backend: str
     ocr_available: bool
     unimplemented_methods: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ...) -> None: ...
+    detector: DetectorInfo
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ..., detector: _Optional[_Union[DetectorInfo, _Mapping]] = ...) -> None: ...
+
+class DetectorInfo(_message.Message):
+    __slots__ = ("name", "version", "input_long_side", "score_thresholds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_LONG_SIDE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    input_long_side: int
+    score_thresholds: _containers.RepeatedCompositeFieldContainer[KindThreshold]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., input_long_side: _Optional[int] = ..., score_thresholds: _Optional[_Iterable[_Union[KindThreshold, _Mapping]]] = ...) -> None: ...
+
+class KindThreshold(_message.Message):
+    __slots__ = ("kind", "threshold")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    kind: MarkKind
+    threshold: float
+    def __init__(self, kind: _Optional[_Union[MarkKind, str]] = ..., threshold: _Optional[float] = ...) -> None: ...

@@ -198,18 +198,22 @@ class StampAuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DetectMarks(self, request, context):
-        """Finds every stamp and signature on every page of a document.
-        Errors: INVALID_ARGUMENT (unreadable, encrypted or unsupported document),
-        RESOURCE_EXHAUSTED (bytes, pixels or pages over the limits), UNIMPLEMENTED (this version
-        has no detector yet).
+        """Finds every stamp and signature on every page of a document (PNG, JPEG, TIFF incl.
+        multi-page, BMP, WebP or PDF), optionally with an annotated PNG per page.
+        Errors: INVALID_ARGUMENT (unreadable, encrypted or unsupported document, bad options),
+        RESOURCE_EXHAUSTED (bytes, pixels or pages over the limits), FAILED_PRECONDITION (the
+        server has no detector model).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyDocument(self, request, context):
-        """Detects the marks of a document and verifies each against the claimed identities.
-        Errors: as DetectMarks, plus NOT_FOUND (a claimed identity does not exist).
+        """Detects the marks of a document and verifies each against the claimed identities; the
+        response says, claim by claim, whether a genuine mark satisfies it and if not why.
+        Errors: as DetectMarks, plus NOT_FOUND (a claimed identity does not exist),
+        INVALID_ARGUMENT (no claims, bad claim), FAILED_PRECONDITION (a claim names a kind this
+        server has no verification model for).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

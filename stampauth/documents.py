@@ -1,0 +1,127 @@
+"""Whole-document results: detected marks, per-mark decisions and per-claim outcomes.
+
+Domain records only; :class:`stampauth.service.StampAuth` fills them and the gRPC layer
+translates them. How a claim is judged (:func:`judge_claim`):
+
+* candidates are the detected marks of the claim's kind (both kinds when unset) on the claim's
+  page (any page when 0) whose box overlaps the claim's region (anywhere when unset);
+* each candidate is verified against the identity's references of its kind;
+* SATISFIED when any candidate is GENUINE; otherwise the best candidate (highest similarity)
+  decides: INCONCLUSIVE or FORGED; NO_REFERENCE when the identity has no specimen of any
+  candidate kind; MISSING_MARK when there is no candidate at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from stampauth.detection.types import Box, Detection
+from stampauth.scoring import Decision, Verdict
+
+
+class ClaimOutcome(str, Enum):
+    SATISFIED = "SATISFIED"
+    MISSING_MARK = "MISSING_MARK"
+    FORGED = "FORGED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    NO_REFERENCE = "NO_REFERENCE"
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    page_number: int
+    width: int
+    height: int
+    dpi: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentClaim:
+    """``kind`` None means either kind; ``page_number`` 0 any page; ``region`` None anywhere."""
+
+    identity_id: str
+    kind: str | None = None
+    page_number: int = 0
+    region: Box | None = None
+
+    def admits(self, mark: Detection) -> bool:
+        if self.kind is not None and mark.kind != self.kind:
+            return False
+        if self.page_number and mark.page_number != self.page_number:
+            return False
+        if self.region is not None:
+            r, b = self.region, mark.box
+            if min(r.x1, b.x1) <= max(r.x0, b.x0) or min(r.y1, b.y1) <= max(r.y0, b.y0):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class MarkVerification:
+    mark_index: int
+    mark: Detection
+    identity_id: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: DocumentClaim
+    outcome: ClaimOutcome
+    verdict: Verdict
+    mark_index: int | None
+    explanation: str
+
+
+@dataclass(frozen=True)
+class DocumentDetection:
+    pages: list[PageSummary]
+    marks: list[Detection]  # ordered by page, then top to bottom; the list index is the mark index
+    detector_version: str
+    annotated_pages: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentVerification:
+    pages: list[PageSummary]
+    marks: list[Detection]
+    verifications: list[MarkVerification]
+    claim_results: list[ClaimResult]
+    detector_version: str
+    annotated_pages: list[bytes] = field(default_factory=list)
+
+    @property
+    def all_claims_satisfied(self) -> bool:
+        return bool(self.claim_results) and all(r.outcome is ClaimOutcome.SATISFIED for r in self.claim_results)
+
+
+def _where(claim: DocumentClaim) -> str:
+    kind = f"{claim.kind}" if claim.kind else "stamp or signature"
+    page = f" on page {claim.page_number}" if claim.page_number else ""
+    region = " in the claimed region" if claim.region is not None else ""
+    return f"{kind}{page}{region}"
+
+
+def judge_claim(claim: DocumentClaim, verifications: list[MarkVerification]) -> ClaimResult:
+    """The outcome of ``claim`` from the verifications of its candidate marks against its identity."""
+    if not verifications:
+        return ClaimResult(claim, ClaimOutcome.MISSING_MARK, Verdict.FORGED, None,
+                           f"no {_where(claim)} was found on the document")
+    compared = [v for v in verifications if v.decision.verdict is not Verdict.NO_REFERENCE]
+    if not compared:
+        kinds = sorted({v.mark.kind for v in verifications})
+        return ClaimResult(claim, ClaimOutcome.NO_REFERENCE, Verdict.NO_REFERENCE, verifications[0].mark_index,
+                           f"identity {claim.identity_id!r} has no enrolled {' or '.join(kinds)} specimen to compare with; "
+                           "enroll reference specimens first")
+    best = max(compared, key=lambda v: (v.decision.verdict is Verdict.GENUINE, v.decision.score))
+    d = best.decision
+    described = (f"mark {best.mark_index} ({best.mark.kind}, page {best.mark.page_number}): similarity {d.score:.3f} "
+                 f"vs threshold {d.threshold:.3f} (review band +/-{d.review_band:.3f}) over {d.references_used} reference(s)")
+    if d.verdict is Verdict.GENUINE:
+        return ClaimResult(claim, ClaimOutcome.SATISFIED, Verdict.GENUINE, best.mark_index, f"genuine: {described}")
+    if d.verdict is Verdict.INCONCLUSIVE:
+        return ClaimResult(claim, ClaimOutcome.INCONCLUSIVE, Verdict.INCONCLUSIVE, best.mark_index,
+                           f"inconclusive, a person should look: {described}")
+    return ClaimResult(claim, ClaimOutcome.FORGED, Verdict.FORGED, best.mark_index,
+                       f"no genuine match among {len(compared)} candidate mark(s); best is {described}")
