@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian/Ubuntu machine with Python 3.11 to a running server or a
 # test run: creates .venv, installs stampauth with its dependencies, installs the Tesseract
-# binary through apt when it is missing, then runs what was asked.
+# binary and the fonts of the synthetic page generator through apt when they are missing, then
+# runs what was asked.
 #
 #   bash server/bootstrap.sh serve [stampauth serve options]   # e.g. --port 50051 --store sqlite:///srv/refs.db
 #   bash server/bootstrap.sh test  [pytest options]
@@ -23,6 +24,9 @@ apt_install() {
 
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 command -v tesseract >/dev/null 2>&1 || apt_install tesseract-ocr
+# Fonts for the synthetic page generator (training data); it falls back to Pillow's font without them.
+[ -e /usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf ] ||
+  apt_install fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-urw-base35 fonts-crosextra-carlito fonts-linuxlibertine || true
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$python" -m venv .venv; }
 fi
