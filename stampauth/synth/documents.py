@@ -13,6 +13,7 @@ The ground truth is the tight box of the ink of every signature and stamp, in ou
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,65 @@ def _logo(canvas: _Canvas, rng, x: int, y: int, size: int) -> tuple[int, int]:
     return width, size
 
 
+def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+    """A printed multi-colour emblem (crest, round logo): solid, crisp, often round, and not a stamp."""
+    parts = int(rng.integers(2, 5))
+    for part in range(parts):
+        layer = Image.new("L", (canvas.width, canvas.height), 0)
+        draw = ImageDraw.Draw(layer)
+        inset = int(size * part / (parts + 1) * rng.uniform(0.5, 1.0))
+        box = (x + inset, y + inset, x + size - inset, y + size - inset)
+        shape = int(rng.integers(4))
+        if shape == 0:
+            draw.ellipse(box, fill=255) if rng.random() < 0.6 else draw.ellipse(box, outline=255, width=max(2, size // 14))
+        elif shape == 1:
+            draw.rectangle(box, fill=255)
+        elif shape == 2:
+            cx, cy, r = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2
+            n = int(rng.integers(3, 9))
+            points = [(cx + r * math.cos(2 * math.pi * k / (2 * n)) * (1 if k % 2 == 0 else 0.45),
+                       cy + r * math.sin(2 * math.pi * k / (2 * n)) * (1 if k % 2 == 0 else 0.45)) for k in range(2 * n)]
+            draw.polygon(points, fill=255)
+        else:
+            draw.text((box[0], box[1]), _word(rng)[:2].upper(), font=fonts.random_font(rng, max(8, (box[3] - box[1]) // 2), "bold"), fill=255)
+        colour = tuple(int(c) for c in rng.integers(0, 230, size=3))
+        canvas.colour_layers.append((layer, colour))
+
+
+def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
+    """Unlabelled handwriting that is not a signature: margin notes, ticks, pen underlines and circles."""
+    from stampauth.synth.signatures import random_style, render_signature
+
+    H, W = page.shape[:2]
+    colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
+    for _ in range(int(rng.integers(1, 4))):
+        choice = rng.random()
+        if choice < 0.45:  # a line of small handwritten words
+            style = random_style(rng)
+            height = int(dpi * rng.uniform(0.12, 0.22))
+            words = [render_signature(style, rng, height_px=max(12, height), variation=1.0) for _ in range(int(rng.integers(2, 5)))]
+            words = [w[:, : max(8, int(height * rng.uniform(1.5, 3.5)))] for w in words]  # short words, no flourishes
+            gap = np.zeros((height, max(4, height // 2)), np.float32)
+            line = np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
+            x, y = int(rng.uniform(0.05, 0.7) * W), int(rng.uniform(0.03, 0.95) * H)
+            _apply_ink(page, line * rng.uniform(0.7, 1.0), colour, x, y)
+        else:  # a tick, an underline or a circle drawn by pen
+            size = int(dpi * rng.uniform(0.2, 1.2))
+            layer = np.zeros((size + 8, size * 3 + 8), np.float32)
+            t = np.linspace(0, 1, 40)
+            kind = rng.random()
+            if kind < 0.35:
+                pts = np.stack([t * size * 3, size * 0.5 + np.sin(t * rng.uniform(2, 9)) * size * 0.08], 1)
+            elif kind < 0.7:
+                pts = np.array([[0, size * 0.6], [size * 0.3, size], [size * 0.9, 0]]) + rng.normal(0, 2, (3, 2))
+            else:
+                a = t * 2 * np.pi * rng.uniform(1.0, 1.15)
+                pts = np.stack([size * 1.5 + np.cos(a) * size * 1.4, size * 0.5 + np.sin(a) * size * 0.45], 1)
+            cv2.polylines(layer, [(pts + 4).astype(np.int32)], False, 1.0, max(1, int(dpi / 60)), cv2.LINE_AA)
+            x, y = int(rng.uniform(0.05, 0.8) * W), int(rng.uniform(0.05, 0.95) * H)
+            _apply_ink(page, layer, colour, x, y)
+
+
 def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
     n_cols = int(rng.integers(2, 6))
     n_rows = int(rng.integers(2, 12))
@@ -270,6 +330,10 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         canvas.text((x0, y), f"{_number(rng)}  {_word(rng).upper()} {_word(rng).upper()}   P.{rng.integers(1, 9)}",
                     fonts.random_font(rng, px(8), "mono"))
         y += px(16)
+    if rng.random() < 0.3:  # a colourful emblem, often top right as on letterheads
+        size = px(rng.uniform(30, 80))
+        ex = x1 - size if rng.random() < 0.6 else int(rng.uniform(x0, x1 - size))
+        _emblem(canvas, rng, ex, y, size)
     if rng.random() < 0.75:
         w, h = _logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 3), y, px(rng.uniform(22, 50)))
         y += h + px(8)
@@ -553,6 +617,8 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
     for layer, colour in canvas.colour_layers:
         _apply_ink(page, np.asarray(layer, np.float32) / 255.0, colour, 0, 0)
 
+    if rng.random() < 0.2:
+        _hand_annotations(page, rng, dpi)
     signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi)
     stamp_boxes = _place_stamps(page, rng, layout.signature_slots, dpi, signature_boxes)
     marks = [("signature", b) for b in signature_boxes] + [("stamp", b) for b in stamp_boxes]

@@ -30,11 +30,24 @@ def font_files() -> tuple[str, ...]:
         if any(word in os.path.basename(path).lower() for word in SYMBOL_FONTS):
             continue  # pictograms, not letters
         try:
-            ImageFont.truetype(path, 12)
+            font = ImageFont.truetype(path, 24)
         except OSError:
             continue
-        usable.append(path)
+        if _draws_letters(font):
+            usable.append(path)
     return tuple(usable)
+
+
+def _draws_letters(font) -> bool:
+    """False for fonts that draw the same box for every Latin letter (decorative or other-script fonts)."""
+    from PIL import Image, ImageDraw
+
+    glyphs = []
+    for letter in "ab":
+        image = Image.new("L", (40, 40), 0)
+        ImageDraw.Draw(image).text((5, 5), letter, font=font, fill=255)
+        glyphs.append(image.tobytes())
+    return glyphs[0] != glyphs[1]
 
 
 def font_families() -> dict[str, list[str]]:
