@@ -18,6 +18,7 @@ The coverage map is ``float32`` in ``[0, 1]`` (1 = full ink). Its shape depends 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "EMBLEMS",
     "INKS",
     "KINDS",
+    "PICTURES",
     "SHAPES",
     "StampDesign",
     "composite_ink",
@@ -39,18 +41,25 @@ __all__ = [
     "render_stamp",
 ]
 
-SHAPES = ("round", "double_round", "oval", "rectangle", "rounded_rectangle", "triangle")
+SHAPES = ("round", "double_round", "oval", "rectangle", "rounded_rectangle", "triangle", "cloud", "star", "none")
 EMBLEMS = ("none", "star", "stars", "shield", "wreath", "globe", "building", "sun", "monogram")
-KINDS = ("seal", "oval", "company", "date", "word", "qc")
+KINDS = ("seal", "oval", "company", "date", "word", "qc", "picture", "text", "signature")
+PICTURES = (
+    "smiley", "star", "heart", "thumb", "check", "sun", "flower", "house", "tree", "cat", "bear", "dog",
+    "bunny", "mouse", "bird", "fish", "snail", "figure", "hand",
+)
 
 # Typical stamp-pad inks as printed on white paper at full coverage, BGR.
 INKS: dict[str, tuple[tuple[int, int, int], float]] = {
-    "blue": ((165, 70, 35), 0.42),
-    "violet": ((150, 55, 95), 0.2),
-    "red": ((45, 35, 190), 0.18),
-    "black": ((45, 42, 40), 0.08),
+    "blue": ((165, 70, 35), 0.36),
+    "violet": ((150, 55, 95), 0.16),
+    "red": ((45, 35, 190), 0.16),
+    "black": ((45, 42, 40), 0.07),
     "teal": ((125, 115, 25), 0.06),
-    "green": ((70, 125, 40), 0.06),
+    "green": ((70, 125, 40), 0.05),
+    "light_blue": ((215, 150, 55), 0.07),  # cyan-ish office ink, as it comes out on colour scans
+    "purple": ((125, 40, 110), 0.04),
+    "magenta": ((140, 45, 185), 0.03),
 }
 
 
@@ -88,6 +97,11 @@ class StampDesign:
     corner_mm: float = 0.0
     ink_bgr: tuple[int, int, int] = (165, 70, 35)
     seed: int = 0
+    picture: str = ""  # pictorial stamps: what is drawn (one of PICTURES), the drawing fixed by ``seed``
+    line_mm: float = 0.0  # stroke width of pictures and signature lines
+    footer: str = ""  # signature blocks: the caption under the line
+    align: str = "center"  # frameless text: "center" or "left"
+    line_scale: tuple[float, ...] = ()  # frameless text: relative size of each line
 
     @property
     def color_bgr(self) -> tuple[int, int, int]:
@@ -260,8 +274,16 @@ def _borders(rng: np.random.Generator, double_p: float) -> tuple[float, ...]:
 
 
 def random_design(rng: np.random.Generator) -> StampDesign:
-    """One invented physical stamp: round and oval seals, company/date/word boxes, QC triangles."""
-    kind = str(rng.choice(KINDS, p=[0.36, 0.1, 0.2, 0.1, 0.16, 0.08]))
+    """One invented physical stamp: round and oval seals, company/date/word boxes, QC triangles,
+    pictorial (school/office picture stamps), frameless text and signature blocks."""
+    roll = rng.random()
+    if roll < 0.3:
+        return _random_picture(rng)
+    if roll < 0.38:
+        return _random_text(rng)
+    if roll < 0.44:
+        return _random_signature(rng)
+    kind = str(rng.choice(KINDS[:6], p=[0.36, 0.1, 0.2, 0.1, 0.16, 0.08]))
     seed = int(rng.integers(2**31 - 1))
     ink = _ink(rng)
     weight = float(rng.choice([0.0, 0.0, 0.03, 0.05]))
@@ -770,6 +792,9 @@ def _draw_design(design: StampDesign, diameter_px: float) -> np.ndarray:
     cw, ch = int(math.ceil(W)) + 2 * pad, int(math.ceil(H)) + 2 * pad
     cv = _Canvas(cw, ch, cw / 2, ch / 2)
     rng = np.random.default_rng(design.seed)  # the rubber's own details, fixed per design
+    if design.kind in ("picture", "text", "signature"):
+        _draw_free(cv, design, scale)
+        return cv.result()
     a, b = W / 2, H / 2
     weight = design.text_weight
     borders = [max(0.6, w * scale) for w in design.border_mm]
@@ -856,6 +881,14 @@ def _draw_design(design: StampDesign, diameter_px: float) -> np.ndarray:
                 return 2 * r * math.sqrt(max(0.0, 1 - yy * yy)) * 1.1
 
             _stack(cv, design, items, -0.85 * r_in, 0.95 * r_in, width_at, lambda y: 0, scale, rng)
+    elif shape in ("cloud", "star", "none"):
+        layer = _Layer(cv)
+        bw = max(0.6, design.border_mm[0] * scale) if design.border_mm else 1.0
+        ia, ib = _free_frame(layer, shape, a, b, bw if design.border_mm else 0.0)
+        layer.finish()
+        items = _centre_items(design)
+        if items and ia > 2 and ib > 2:
+            _stack(cv, design, items, -ib, ib, lambda y0, y1: 2 * ia, lambda y: 2 * ia, scale, rng)
     return cv.result()
 
 
@@ -918,6 +951,1065 @@ def _template(design: StampDesign, diameter_px: int, rotation_deg: float) -> np.
         t = np.ascontiguousarray(t[y0:y1, x0:x1])
     t.setflags(write=False)
     return t
+
+
+# --------------------------------------------------------------------------------------------------
+# Pictorial stamps, frameless text and signature blocks
+
+_PIC_WORDS = (
+    "OK", "Gut", "Super!", "Bravo", "Top", "Checked", "Prima", "Toll!", "Klasse", "Sehr gut", "Well done",
+    "Great!", "Good", "Good job!", "Excellent", "Very good", "Nice!", "Wow!", "Yes!", "Perfect", "Fein",
+    "gelesen", "erledigt", "Done", "Spitze!", "Weiter so!", "Geschafft!", "Fleißig", "Super", "Cool!",
+)
+_FREE_WORDS = (
+    "Eingegangen", "Copy", "Kopie", "Erledigt", "Bezahlt", "Gebucht", "Received", "Paid", "Entered",
+    "Duplicate", "Original", "Urgent", "Draft", "Geprüft", "Zur Kenntnis", "Abgelegt", "Faxed", "Scanned",
+    "Eilt!", "Vertraulich", "Entwurf", "Gesehen", "Noted", "File copy", "Booked", "Approved",
+)
+_SIG_ABOVE = ("For and on behalf of", "Für", "pp.", "On behalf of", "i.A.", "For")
+_SIG_CAPTIONS = (
+    "Authorised Signatory", "Authorized Signature", "Director", "Geschäftsführer", "Unterschrift",
+    "Signature", "Manager", "(Stempel und Unterschrift)", "Signature & Stamp", "Accountant", "Prokurist",
+)
+_PLAYFUL_FONT_PARTS = (
+    "urwgothic-demi", "urwgothic-book", "urwbookman-demi", "z003", "c059-bdita", "p052-bolditalic",
+    "dejavusans-bold.", "nimbussans-bolditalic", "freesansbold.", "carlito-bold.", "c059-bold",
+)
+
+
+def _playful_font(rng: np.random.Generator) -> str | None:
+    pool = [p for p in fonts.font_files() if any(k in p.rsplit("/", 1)[-1].lower() for k in _PLAYFUL_FONT_PARTS)]
+    if pool and rng.random() < 0.8:
+        return _pick(rng, pool)
+    return _pick_font(rng, ("bold", "sans", "serif"))
+
+
+def _cap_units(path: str | None, text: str) -> float:
+    """Width of ``text`` in units of its cap height."""
+    font = _font_for_cap(path, 100)
+    return font.getlength(text) / (_cap_ratio(path) * font.size) if text else 0.0
+
+
+def _pseudo_name(rng: np.random.Generator) -> str:
+    return _word(rng, 1, 2).capitalize()
+
+
+def _text_lines(rng: np.random.Generator) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Lines of a frameless stamp and their relative cap heights."""
+    r = rng.random()
+    if r < 0.35:  # a name and address
+        title = _pick(rng, ("", "", "Dr. ", "Prof. ", "Mag. ", "Ing. "))
+        name = f"{title}{_pseudo_name(rng)} {_pseudo_name(rng)}"
+        if rng.random() < 0.3:
+            name = _company(rng).title()
+        street = f"{_pseudo_name(rng)}{_pick(rng, ('str.', 'straße', 'weg', 'gasse', ' Street', ' Road', 'laan'))} " \
+                 f"{int(rng.integers(1, 200))}"
+        city = f"{_digits(rng, int(rng.choice([4, 5])))} {_pseudo_name(rng)}"
+        lines = [name, street, city]
+        if rng.random() < 0.35:
+            lines.append(_pick(rng, (f"Tel. {_digits(rng, 4)} / {_digits(rng, 6)}",
+                                      f"www.{_word(rng).lower()}.{_pick(rng, ('de', 'com', 'at', 'nl'))}")))
+        rels = [rng.uniform(1.1, 1.4)] + [1.0] * (len(lines) - 1)
+    elif r < 0.75:  # a word, maybe with a date or a name under it
+        word = _pick(rng, _FREE_WORDS)
+        if rng.random() < 0.3:
+            word = word.upper()
+        lines = [word]
+        rels = [1.0]
+        if rng.random() < 0.45:
+            lines.append(_pick(rng, (_date(rng), f"am {_date(rng)}", f"by {_pseudo_name(rng)}")))
+            rels.append(rng.uniform(0.5, 0.8))
+    else:  # a company with a web address or phone
+        lines = [_company(rng)]
+        if rng.random() < 0.5:
+            lines[0] = lines[0].title()
+        lines.append(_pick(rng, (_address(rng).title(), _phone(rng), f"info@{_word(rng).lower()}.com")))
+        rels = [rng.uniform(1.1, 1.5), 1.0]
+    return tuple(lines), tuple(float(v) for v in rels)
+
+
+_LINE_GAP = 0.5  # between lines, in cap heights of the smaller line
+
+
+def _block_units(paths, lines, rels):
+    """(width, height) of stacked lines in cap units."""
+    width = max(_cap_units(p, t) * r for p, t, r in zip(paths, lines, rels))
+    height = sum(rels) + _LINE_GAP * sum(min(a, b) for a, b in zip(rels[:-1], rels[1:]))
+    return width, height
+
+
+def _random_text(rng: np.random.Generator) -> StampDesign:
+    seed = int(rng.integers(2**31 - 1))
+    ink = _ink(rng)
+    lines, rels = _text_lines(rng)
+    font_a = _pick_font(rng, ("sans", "serif", "bold", "mono"))
+    font_b = font_a if rng.random() < 0.6 else _pick_font(rng, ("sans", "serif", "mono"))
+    paths = [font_a] + [font_b] * (len(lines) - 1)
+    bw, bh = _block_units(paths, lines, rels)
+    cap = rng.uniform(2.4, 4.0) if len(lines) > 2 else rng.uniform(3.5, 8.0)
+    cap = min(cap, 90.0 / bw, 60.0 / bh)
+    cap = max(cap, 10.5 / bw, 5.5 / bh)
+    return StampDesign(
+        kind="text", shape="none", width_mm=float(bw * cap), height_mm=float(bh * cap), lines=lines,
+        font_centre=font_a, font_lines=font_b, border_mm=(), ink_bgr=ink, seed=seed,
+        text_weight=float(rng.choice([0.0, 0.0, 0.03])),
+        align="left" if len(lines) > 2 and rng.random() < 0.4 else "center",
+        line_scale=rels,
+    )
+
+
+def _text_rels(design: StampDesign, n: int) -> list[float]:
+    return (list(design.line_scale) + [1.0] * n)[:n]
+
+
+def _sig_units(design: StampDesign):
+    """Signature block geometry in cap units: header size, blank, rule length, footer rel."""
+    rng = np.random.default_rng([design.seed, 4])
+    rels = [1.0 if i == len(design.lines) - 1 else 0.75 for i in range(len(design.lines))]
+    paths = [design.font_lines if i < len(design.lines) - 1 else design.font_centre for i in range(len(design.lines))]
+    hw, hh = _block_units(paths, design.lines, rels)
+    blank = rng.uniform(2.5, 4.5)
+    rule = max(hw * rng.uniform(0.85, 1.05), rng.uniform(6, 9))
+    foot = 0.6 if design.footer else 0.0
+    fw = _cap_units(design.font_lines, design.footer) * foot
+    width = max(hw, rule, fw)
+    height = hh + blank + (0.4 + foot if foot else 0.0)
+    return rels, paths, hw, hh, blank, rule, foot, width, height
+
+
+def _random_signature(rng: np.random.Generator) -> StampDesign:
+    seed = int(rng.integers(2**31 - 1))
+    ink = _ink(rng)
+    company = _company(rng)
+    if rng.random() < 0.4:
+        company = company.title()
+    lines = (_pick(rng, _SIG_ABOVE), company) if rng.random() < 0.45 else (company,)
+    footer = _pick(rng, _SIG_CAPTIONS) if rng.random() < 0.65 else ""
+    design = StampDesign(
+        kind="signature", shape="none", width_mm=50.0, height_mm=25.0, lines=lines, footer=footer,
+        font_centre=_pick_font(rng, ("bold", "sans", "serif")), font_lines=_pick_font(rng, ("sans", "serif")),
+        border_mm=(), ink_bgr=ink, seed=seed, text_weight=float(rng.choice([0.0, 0.0, 0.03])),
+        dotted_ring=bool(rng.random() < 0.25),  # a dotted signature line
+    )
+    *_, width, height = _sig_units(design)
+    cap = rng.uniform(3.0, 4.5)
+    cap = min(cap, 85.0 / width)
+    line_mm = rng.uniform(0.35, 0.7)
+    return dataclasses.replace(design, width_mm=float(width * cap), height_mm=float(height * cap),
+                               line_mm=float(line_mm))
+
+
+def _pic_layout(design: StampDesign):
+    """Deterministic layout choices of a pictorial stamp: (word size / picture size, word above?)."""
+    rng = np.random.default_rng([design.seed, 3])
+    return rng.uniform(0.22, 0.34), bool(rng.random() < 0.2)
+
+
+def _pic_natural(design: StampDesign) -> tuple[float, float]:
+    """Natural (width, height) of a frameless pictorial stamp, with the picture 1 unit high."""
+    x0, y0, x1, y1 = _ops_bbox(_picture_ops(design.picture, design.seed))
+    aspect = (x1 - x0) / max(1e-6, y1 - y0)
+    if not design.centre_text:
+        return aspect, 1.0
+    ratio, _ = _pic_layout(design)
+    return max(aspect, ratio * _cap_units(design.font_centre, design.centre_text)), 1.0 + 1.45 * ratio
+
+
+def _random_picture(rng: np.random.Generator) -> StampDesign:
+    seed = int(rng.integers(2**31 - 1))
+    ink = _ink(rng)
+    picture = _pick(rng, PICTURES)
+    frame = str(rng.choice(["none", "round", "rounded_rectangle", "cloud", "star"], p=[0.45, 0.24, 0.14, 0.1, 0.07]))
+    if frame == "star" and picture not in ("smiley", "heart", "check", "thumb", "sun"):
+        frame = "round"
+    word, ring = "", ""
+    if rng.random() < 0.55:
+        word = _pick(rng, _PIC_WORDS) if rng.random() < 0.85 else _word(rng, 1, 2).capitalize() + _pick(rng, ("!", ""))
+        if rng.random() < 0.25:
+            word = word.upper()
+        if frame == "round" and rng.random() < 0.45:
+            word, ring = "", word.upper()
+        if frame == "star":
+            word = ""
+    font = _playful_font(rng)
+    size = rng.uniform(14, 32) if frame == "none" else rng.uniform(18, 36)
+    stroke_px = rng.uniform(1.5, 4.0)  # at 300 px
+    line_mm = stroke_px * size / 300
+    border = ()
+    if frame != "none":
+        border = (line_mm * rng.uniform(1.0, 2.2),)
+        if frame in ("round", "rounded_rectangle") and rng.random() < 0.2:
+            border = (border[0], line_mm * rng.uniform(0.7, 1.0))
+    design = StampDesign(
+        kind="picture", shape=frame, width_mm=size, height_mm=size, picture=picture, centre_text=word,
+        ring_text=ring, font_centre=font, font_ring=font, line_mm=float(line_mm), border_mm=border,
+        border_gap_mm=float(line_mm * rng.uniform(1.5, 3.0)), ink_bgr=ink, seed=seed,
+        text_weight=float(rng.choice([0.0, 0.03, 0.06])), ring_cap_mm=float(size * rng.uniform(0.09, 0.12)),
+    )
+    if frame == "none":
+        nw, nh = _pic_natural(design)
+        w, h = (size, size * nh / nw) if nw >= nh else (size * nw / nh, size)
+        grow = max(1.0, 10.5 / min(w, h))
+        w, h = min(95.0, w * grow), min(95.0, h * grow)
+    elif frame in ("round", "star"):
+        w = h = size
+    else:
+        w, h = size, size * rng.uniform(0.72, 0.95)
+    return dataclasses.replace(design, width_mm=float(w), height_mm=float(h))
+
+
+# ---- geometry helpers for drawings (units: the picture spans about [-1, 1]; y down)
+
+
+def _ell(cx, cy, rx, ry, ang=0.0, t0=0.0, t1=2 * math.pi, n=48) -> np.ndarray:
+    full = abs(t1 - t0) >= 2 * math.pi - 1e-6
+    t = np.linspace(t0, t1, n, endpoint=not full)
+    x, y = rx * np.cos(t), ry * np.sin(t)
+    c, s = math.cos(ang), math.sin(ang)
+    return np.stack([cx + c * x - s * y, cy + s * x + c * y], 1)
+
+
+def _caps(p0, p1, r, n=10) -> np.ndarray:
+    (x0, y0), (x1, y1) = p0, p1
+    a = math.atan2(y1 - y0, x1 - x0)
+    t0 = np.linspace(a + math.pi / 2, a + 3 * math.pi / 2, n)
+    t1 = np.linspace(a - math.pi / 2, a + math.pi / 2, n)
+    return np.concatenate([np.stack([x0 + r * np.cos(t0), y0 + r * np.sin(t0)], 1),
+                           np.stack([x1 + r * np.cos(t1), y1 + r * np.sin(t1)], 1)])
+
+
+def _spline(pts, closed=False, n=10) -> np.ndarray:
+    """Catmull-Rom curve through ``pts``."""
+    p = np.asarray(pts, float)
+    P = np.concatenate([p[-1:], p, p[:2]]) if closed else np.concatenate([p[:1], p, p[-1:]])
+    segs = len(p) if closed else len(p) - 1
+    t = np.linspace(0, 1, n, endpoint=False)[:, None]
+    out = []
+    for i in range(segs):
+        p0, p1, p2, p3 = P[i], P[i + 1], P[i + 2], P[i + 3]
+        out.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                          + (3 * p1 - p0 - 3 * p2 + p3) * t**3))
+    if not closed:
+        out.append(p[-1:])
+    return np.concatenate(out)
+
+
+def _chaikin(p, it=2) -> np.ndarray:
+    p = np.asarray(p, float)
+    for _ in range(it):
+        q = np.roll(p, -1, 0)
+        p = np.concatenate([0.75 * p + 0.25 * q, 0.25 * p + 0.75 * q], 1).reshape(-1, 2)
+    return p
+
+
+def _rrect(cx, cy, hw, hh, r) -> np.ndarray:
+    pts = []
+    for (sx, sy, a0) in ((1, 1, 0), (-1, 1, 90), (-1, -1, 180), (1, -1, 270)):
+        ccx, ccy = cx + sx * (hw - r), cy + sy * (hh - r)
+        for t in np.radians(np.linspace(a0, a0 + 90, 7)):
+            pts.append((ccx + r * math.cos(t), ccy + r * math.sin(t)))
+    return np.array(pts)
+
+
+def _leaf(base, tip, width) -> np.ndarray:
+    b, t = np.asarray(base, float), np.asarray(tip, float)
+    d = t - b
+    nrm = np.array([-d[1], d[0]]) * width
+    return _spline([b, b + 0.5 * d + nrm, t, b + 0.5 * d - nrm], closed=True, n=8)
+
+
+class _Ops(list):
+    """Drawing operations in picture units; stroke widths in multiples of the stamp's line width."""
+
+    def out(self, *shapes, w=1.0):  # the outline of the union of shapes (polygons or ("s", pts, half_width))
+        self.append(("out", list(shapes), w))
+
+    def line(self, pts, closed=False, w=1.0, erase=False):
+        self.append(("line", np.asarray(pts, float), closed, w, erase))
+
+    def fill(self, *polys, erase=False):
+        self.append(("fill", [np.asarray(p, float) for p in polys], erase))
+
+    def hatch(self, *polys, angle=45.0, sp=3.2):
+        self.append(("hatch", [np.asarray(p, float) for p in polys], angle, sp))
+
+
+def _op_points(op):
+    if op[0] == "out":
+        return [s[1] if isinstance(s, tuple) else s for s in op[1]]
+    if op[0] == "line":
+        return [op[1]]
+    return op[1]
+
+
+def _ops_bbox(ops):
+    pts = np.concatenate([p for op in ops for p in _op_points(op)])
+    return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+
+
+def _face(o: _Ops, rng, cx, cy, r, sad=False, erase=False):
+    ex = 0.32 * r * rng.uniform(0.85, 1.15)
+    ey = cy - 0.2 * r * rng.uniform(0.8, 1.2)
+    style = _pick(rng, ("dot", "dot", "oval", "arc", "pupil", "wink"))
+    for side in (-1, 1):
+        x = cx + side * ex
+        st = style if style != "wink" else ("arc" if side > 0 else "dot")
+        if sad and st == "arc":
+            st = "dot"
+        if st == "dot":
+            o.fill(_ell(x, ey, 0.085 * r, 0.085 * r), erase=erase)
+        elif st == "oval":
+            o.fill(_ell(x, ey, 0.07 * r, 0.13 * r), erase=erase)
+        elif st == "arc":
+            o.line(_ell(x, ey + 0.06 * r, 0.12 * r, 0.1 * r, t0=1.1 * math.pi, t1=1.9 * math.pi), erase=erase)
+        else:
+            o.line(_ell(x, ey, 0.13 * r, 0.16 * r), closed=True, erase=erase)
+            o.fill(_ell(x + 0.03 * r, ey + 0.04 * r, 0.06 * r, 0.07 * r), erase=erase)
+    if sad:
+        o.line(_ell(cx, cy + 0.62 * r, 0.32 * r, 0.2 * r, t0=1.15 * math.pi, t1=1.85 * math.pi), erase=erase)
+        return
+    if rng.random() < 0.6:
+        a = rng.uniform(0.12, 0.25) * math.pi
+        ry = 0.45 * r * rng.uniform(0.8, 1.1)
+        o.line(_ell(cx, cy + 0.02 * r, 0.5 * r, ry, t0=a, t1=math.pi - a), erase=erase)
+        if rng.random() < 0.35:  # dimples
+            for side in (-1, 1):
+                t = a if side > 0 else math.pi - a
+                px, py = cx + 0.5 * r * math.cos(t), cy + 0.02 * r + ry * math.sin(t)
+                o.line([(px - side * 0.06 * r, py - 0.08 * r), (px + side * 0.06 * r, py + 0.06 * r)], erase=erase)
+    else:
+        mouth = _ell(cx, cy + 0.1 * r, 0.42 * r, 0.4 * r, t0=0, t1=math.pi, n=24)
+        if rng.random() < 0.45:
+            o.fill(mouth, erase=erase)
+        else:
+            o.line(mouth, closed=True, erase=erase)
+            if rng.random() < 0.5:
+                o.line(_ell(cx + 0.08 * r, cy + 0.42 * r, 0.16 * r, 0.1 * r, t0=math.pi, t1=2 * math.pi, n=12),
+                       erase=erase)
+    if rng.random() < 0.25:  # cheeks
+        for side in (-1, 1):
+            o.line(_ell(cx + side * 0.6 * r, cy + 0.15 * r, 0.1 * r, 0.07 * r), closed=True, w=0.7, erase=erase)
+
+
+def _sparkles(o: _Ops, rng, r_in, r_out):
+    n = int(rng.integers(2, 6))
+    for k in range(n):
+        a = rng.uniform(-math.pi, 0.2) if rng.random() < 0.8 else rng.uniform(0, math.pi)
+        d = rng.uniform(r_in, r_out)
+        x, y = d * math.cos(a), d * math.sin(a)
+        if rng.random() < 0.5:  # a little four-pointed twinkle
+            s = rng.uniform(0.06, 0.12)
+            o.fill(_chaikin(_star_points(x, y, s, s * 0.3, n=4), 1))
+        else:  # a short stroke pointing away
+            o.line([(x, y), (x + 0.15 * math.cos(a), y + 0.15 * math.sin(a))])
+
+
+def _pic_smiley(o, rng):
+    sad = rng.random() < 0.15
+    head = _ell(0, 0, 1, 1, n=72)
+    if rng.random() < 0.2 and not sad:
+        o.fill(head)
+        _face(o, rng, 0, 0, 1, erase=True)
+        return
+    o.line(head, closed=True, w=rng.uniform(1.0, 1.6))
+    _face(o, rng, 0, 0, 1, sad=sad)
+    if rng.random() < 0.3:  # a tuft of hair
+        for k in range(int(rng.integers(1, 4))):
+            x = (k - 1) * 0.12
+            o.line(_spline([(x, -1.0), (x + 0.05, -1.2), (x + 0.18, -1.28)], n=6))
+    if rng.random() < 0.25:
+        _sparkles(o, rng, 1.2, 1.4)
+
+
+def _pic_star(o, rng):
+    n = 5 if rng.random() < 0.85 else 6
+    pts = _chaikin(_star_points(0, 0, 1, rng.uniform(0.45, 0.55), n=n, rot=-math.pi / 2 + rng.uniform(-0.15, 0.15)),
+                   int(rng.integers(1, 3)))
+    style = rng.random()
+    if style < 0.15:
+        o.fill(pts)
+    else:
+        o.line(pts, closed=True, w=rng.uniform(1.0, 1.6))
+        if style < 0.3:
+            o.hatch(pts * 0.92)
+        elif style < 0.45:
+            o.line(pts * 0.78, closed=True, w=0.8)
+        if rng.random() < 0.55:
+            _face(o, rng, 0, 0.08, 0.42)
+    if rng.random() < 0.3:
+        _sparkles(o, rng, 1.1, 1.35)
+
+
+def _pic_heart(o, rng):
+    t = np.linspace(0, 2 * math.pi, 96, endpoint=False)
+    pts = np.stack([16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))], 1) / 16
+    pts[:, 0] *= rng.uniform(0.9, 1.1)
+    ang = math.radians(rng.uniform(-15, 15))
+    rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+    pts = pts @ rot.T
+    style = rng.random()
+    if style < 0.2:
+        o.fill(pts)
+        if rng.random() < 0.4:
+            _face(o, rng, 0, -0.05, 0.45, erase=True)
+    else:
+        o.line(pts, closed=True, w=rng.uniform(1.0, 1.6))
+        if style < 0.35:
+            o.hatch(pts * 0.9, angle=rng.choice([45.0, -45.0]))
+        elif style < 0.5:
+            o.line(pts * 0.75, closed=True, w=0.8)
+        elif rng.random() < 0.5:
+            _face(o, rng, 0, -0.05, 0.45)
+    if rng.random() < 0.25:
+        for k in range(int(rng.integers(1, 4))):
+            s = rng.uniform(0.12, 0.22)
+            a = rng.uniform(-2.6, -0.4)
+            o.line(pts * s + [1.25 * math.cos(a), 1.1 * math.sin(a)], closed=True, w=0.8)
+
+
+def _pic_thumb(o, rng):
+    fist = _rrect(0.05, 0.3, 0.5, 0.42, 0.2)
+    thumb = _caps((-0.25, 0.0), (-0.12, -0.78), 0.17)
+    o.out(fist, thumb, w=rng.uniform(1.0, 1.5))
+    for y in (0.08, 0.3, 0.52):
+        o.line(_spline([(-0.45, y), (-0.15, y - 0.04), (0.08, y)], n=6))
+    cuff = _rrect(0.7, 0.32, 0.15, 0.5, 0.04)
+    o.fill(cuff, erase=True)
+    o.line(cuff, closed=True)
+    if rng.random() < 0.4:
+        o.fill(_ell(0.7, 0.1, 0.04, 0.04))
+    if rng.random() < 0.5:
+        _sparkles(o, rng, 0.9, 1.15)
+
+
+def _pic_check(o, rng):
+    pts = np.array([(-0.75, 0.0), (-0.22, 0.5), (0.8, -0.7)]) + rng.normal(0, 0.04, (3, 2))
+    if rng.random() < 0.5:
+        o.out(("s", pts, rng.uniform(0.09, 0.15)))
+    else:
+        o.line(_spline(pts, n=4) if rng.random() < 0.3 else pts, w=rng.uniform(2.5, 4.5))
+    if rng.random() < 0.3:
+        _sparkles(o, rng, 0.9, 1.1)
+
+
+def _pic_sun(o, rng):
+    n = int(rng.integers(8, 15))
+    r = 0.5
+    style = rng.random()
+    if style < 0.4:  # one outline around the disc and pointed rays
+        tris = []
+        for k in range(n):
+            a = 2 * math.pi * k / n
+            w = math.pi / n * 0.55
+            tris.append(np.array([(0.45 * math.cos(a - w), 0.45 * math.sin(a - w)), (math.cos(a), math.sin(a)),
+                                  (0.45 * math.cos(a + w), 0.45 * math.sin(a + w))]))
+        o.out(_ell(0, 0, r, r), *tris)
+    else:
+        o.line(_ell(0, 0, r, r), closed=True, w=1.3)
+        for k in range(n):
+            a = 2 * math.pi * k / n + 0.2
+            if style < 0.7:
+                o.line([(0.62 * math.cos(a), 0.62 * math.sin(a)), (0.95 * math.cos(a), 0.95 * math.sin(a))])
+            else:
+                rr = np.linspace(0.62, 0.98, 9)
+                wob = 0.06 * np.sin(np.linspace(0, 2 * math.pi, 9))
+                o.line(np.stack([rr * np.cos(a + wob), rr * np.sin(a + wob)], 1))
+    if rng.random() < 0.75:
+        _face(o, rng, 0, 0.02, 0.4)
+
+
+def _pic_flower(o, rng):
+    cy = -0.45
+    n = int(rng.integers(5, 9))
+    cr = rng.uniform(0.17, 0.24)
+    pl = rng.uniform(0.22, 0.3)
+    petals = [_ell(0.28 * math.cos(a) + 0.0, cy + 0.28 * math.sin(a), pl, pl * rng.uniform(0.5, 0.65), ang=a)
+              for a in np.linspace(0, 2 * math.pi, n, endpoint=False) + rng.uniform(0, 1)]
+    stem_end = 1.0 if rng.random() < 0.25 else 1.15
+    bend = rng.uniform(-0.12, 0.12)
+    stem = _spline([(0, cy + 0.3), (bend, 0.25), (-bend * 0.5, 0.7), (0, stem_end)], n=8)
+    o.line(stem, w=1.2)
+    for k, y in enumerate(sorted(rng.uniform(0.2, 0.8, int(rng.integers(1, 3))))):
+        side = 1 if k % 2 == 0 else -1
+        base = (float(np.interp(y, stem[:, 1], stem[:, 0])), y)
+        tip = (base[0] + side * rng.uniform(0.35, 0.5), y - rng.uniform(0.1, 0.3))
+        leaf = _leaf(base, tip, 0.28)
+        o.fill(leaf, erase=True)
+        o.line(leaf, closed=True)
+        if rng.random() < 0.6:
+            o.line([base, (0.35 * base[0] + 0.65 * tip[0], 0.35 * base[1] + 0.65 * tip[1])], w=0.7)
+    centre = _ell(0, cy, cr, cr)
+    o.fill(*petals, centre, erase=True)
+    o.out(*petals, centre, w=rng.uniform(1.0, 1.4))
+    o.fill(centre, erase=True)
+    o.line(centre, closed=True)
+    c = rng.random()
+    if c < 0.3:
+        o.fill(_ell(0, cy, cr * 0.6, cr * 0.6))
+    elif c < 0.5:
+        o.hatch(centre, sp=2.6)
+    elif c < 0.7:
+        for a in np.linspace(0, 2 * math.pi, 6, endpoint=False):
+            o.fill(_ell(0.5 * cr * math.cos(a), cy + 0.5 * cr * math.sin(a), 0.05, 0.05))
+    if stem_end < 1.1:  # a pot
+        pot = np.array([(-0.32, 1.0), (0.32, 1.0), (0.24, 1.45), (-0.24, 1.45)])
+        o.line(pot, closed=True, w=1.2)
+        o.line([(-0.36, 1.12), (0.36, 1.12)])
+    elif rng.random() < 0.4:
+        o.line([(-0.5, 1.15), (0.5, 1.15)])
+        for x in (-0.3, 0.25):
+            o.line([(x, 1.15), (x - 0.06, 1.0)], w=0.8)
+            o.line([(x + 0.06, 1.15), (x + 0.12, 1.02)], w=0.8)
+
+
+def _pic_house(o, rng):
+    hw, top = rng.uniform(0.6, 0.75), -0.1
+    if rng.random() < 0.7:  # chimney, behind the roof
+        chim = np.array([(0.35, -0.75), (0.52, -0.75), (0.52, -0.3), (0.35, -0.3)])
+        o.line(chim, closed=True)
+        if rng.random() < 0.6:
+            t = np.linspace(0, 3 * math.pi, 30)
+            o.line(np.stack([0.44 + 0.12 * np.sin(t) + t * 0.03, -0.82 - t * 0.06], 1), w=0.8)
+    roof = np.array([(-hw - 0.15, top + 0.02), (0.0, -0.85), (hw + 0.15, top + 0.02)])
+    o.fill(roof, erase=True)
+    o.line(roof, closed=True, w=1.2)
+    if rng.random() < 0.35:
+        o.hatch(roof * 0.85 + [0, -0.03], angle=float(rng.choice([30.0, 60.0, -45.0])), sp=3.5)
+    body = np.array([(-hw, top + 0.02), (hw, top + 0.02), (hw, 0.9), (-hw, 0.9)])
+    o.line(body, closed=True, w=1.2)
+    dx = rng.uniform(-0.35, 0.35)
+    door = np.concatenate([[(dx - 0.15, 0.9)], _ell(dx, 0.42, 0.15, 0.12, t0=math.pi, t1=2 * math.pi, n=10),
+                           [(dx + 0.15, 0.9)]])
+    o.line(door, w=1.0)
+    o.fill(_ell(dx + 0.08, 0.68, 0.03, 0.03))
+    for wx in (-0.42, 0.42):
+        if abs(wx - dx) < 0.35:
+            continue
+        win = np.array([(wx - 0.14, 0.12), (wx + 0.14, 0.12), (wx + 0.14, 0.4), (wx - 0.14, 0.4)])
+        o.line(win, closed=True)
+        o.line([(wx, 0.12), (wx, 0.4)], w=0.7)
+        o.line([(wx - 0.14, 0.26), (wx + 0.14, 0.26)], w=0.7)
+    if rng.random() < 0.5:
+        o.line([(-hw - 0.3, 0.9), (hw + 0.3, 0.9)])
+
+
+def _pic_tree(o, rng):
+    if rng.random() < 0.35:  # a fir
+        tiers = []
+        for k in range(3):
+            apex = -0.95 + 0.38 * k
+            half = 0.35 + 0.18 * k
+            tiers.append(np.array([(0, apex), (half, apex + 0.55), (-half, apex + 0.55)]))
+        trunk = np.array([(-0.1, 0.35), (0.1, 0.35), (0.1, 0.65), (-0.1, 0.65)])
+        o.line(trunk, closed=True)
+        o.fill(*tiers, erase=True)
+        o.out(*tiers, w=1.2)
+        if rng.random() < 0.3:
+            o.fill(_star_points(0, -1.0, 0.16, 0.07))
+        if rng.random() < 0.35:
+            for x, y in ((-0.2, -0.2), (0.25, 0.05), (-0.35, 0.3), (0.1, -0.5)):
+                o.line(_ell(x, y, 0.05, 0.05), closed=True, w=0.8)
+        return
+    n = int(rng.integers(6, 9))
+    circles = [_ell(0, -0.4, 0.32, 0.3)]
+    for a in np.linspace(0, 2 * math.pi, n, endpoint=False) + rng.uniform(0, 1):
+        r = rng.uniform(0.2, 0.28)
+        circles.append(_ell(0.45 * math.cos(a), -0.4 + 0.33 * math.sin(a), r, r))
+    o.line([(-0.1, -0.2), (-0.14, 0.9)], w=1.1)
+    o.line([(0.1, -0.2), (0.15, 0.9)], w=1.1)
+    if rng.random() < 0.6:
+        o.line([(-0.25, 0.9), (-0.14, 0.82)], w=0.9)
+        o.line([(0.26, 0.9), (0.15, 0.82)], w=0.9)
+    o.fill(*circles, erase=True)
+    o.out(*circles, w=rng.uniform(1.0, 1.4))
+    if rng.random() < 0.35:
+        for x, y in ((-0.3, -0.5), (0.2, -0.25), (0.35, -0.6), (-0.1, -0.15), (0.0, -0.7)):
+            o.fill(_ell(x, y, 0.07, 0.07)) if rng.random() < 0.5 else o.line(_ell(x, y, 0.07, 0.07), closed=True)
+    elif rng.random() < 0.4:
+        for x, y in ((-0.3, -0.45), (0.25, -0.3), (0.05, -0.6)):
+            o.line(_ell(x, y, 0.12, 0.1, t0=1.1 * math.pi, t1=1.9 * math.pi, n=8), w=0.8)
+    if rng.random() < 0.5:
+        o.line([(-0.6, 0.9), (0.6, 0.9)])
+
+
+def _pic_animal(o, rng, species):
+    sit = rng.random() < 0.4
+    r = rng.uniform(0.34, 0.42)
+    tail_w = 0.06
+    if sit:
+        body = _ell(0, 0.35, 0.46, 0.58)
+        paws = [_ell(s * 0.17, 0.88, 0.15, 0.1) for s in (-1, 1)]
+        parts = [body] + paws
+        tail = _spline([(0.35, 0.75), (0.7, 0.75), (0.8, 0.4), (0.7, 0.2)], n=6)
+        hx, hy = 0.0, -0.5
+    else:
+        bw, bh = rng.uniform(0.6, 0.78), rng.uniform(0.34, 0.44)
+        body = _ell(0.1, 0.15, bw, bh)
+        ll = rng.uniform(0.28, 0.42)
+        legr = 0.06 if species == "mouse" else rng.uniform(0.08, 0.11)
+        legs = [_caps((0.1 + dx, 0.15 + bh * 0.5), (0.1 + dx, 0.15 + bh + ll), legr)
+                for dx in (-bw * 0.62, -bw * 0.3, bw * 0.35, bw * 0.65)]
+        parts = [body] + legs
+        tail = _spline([(0.1 + bw * 0.95, 0.05), (0.1 + bw + 0.25, -0.1), (0.1 + bw + 0.3, -0.4),
+                        (0.1 + bw + 0.15, -0.55)], n=6)
+        hx, hy = 0.1 - bw * 0.9, 0.15 - bh - r * 0.45
+    if species == "cat":
+        parts.append(("s", tail, tail_w))
+    elif species == "dog":
+        parts.append(("s", tail[: len(tail) // 2 + 2], tail_w))
+    elif species in ("bear", "bunny"):
+        parts.append(_ell(tail[0, 0], tail[0, 1], 0.12, 0.12))
+    o.out(*parts, w=rng.uniform(1.0, 1.4))
+    if species == "mouse":
+        o.line(tail, w=0.9)
+    if sit:
+        for s in (-1, 1):
+            o.line([(s * 0.13, 0.35), (s * 0.12, 0.8)], w=0.8)
+    head = _ell(hx, hy, r, r * rng.uniform(0.88, 1.0))
+    ears, inner = [], []
+    if species == "cat":
+        for s in (-1, 1):
+            a0, a1 = -math.pi / 2 + s * 0.25, -math.pi / 2 + s * 1.05
+            am = -math.pi / 2 + s * 0.6
+            ears.append(np.array([(hx + 0.9 * r * math.cos(a0), hy + 0.9 * r * math.sin(a0)),
+                                  (hx + 1.55 * r * math.cos(am), hy + 1.55 * r * math.sin(am)),
+                                  (hx + 0.9 * r * math.cos(a1), hy + 0.9 * r * math.sin(a1))]))
+    elif species in ("bear", "mouse"):
+        er, ed = (0.3 * r, 0.85 * r) if species == "bear" else (0.45 * r, 0.95 * r)
+        for s in (-1, 1):
+            a = -math.pi / 2 + s * 0.85
+            ears.append(_ell(hx + ed * math.cos(a), hy + ed * math.sin(a), er, er))
+            inner.append(_ell(hx + (ed + 0.1 * r) * math.cos(a), hy + (ed + 0.1 * r) * math.sin(a), er * 0.55, er * 0.55))
+    elif species == "bunny":
+        for s in (-1, 1):
+            a = s * 0.25
+            ex, ey = hx + s * 0.3 * r + 0.75 * r * math.sin(a), hy - 1.25 * r
+            ears.append(_ell(ex, ey, 0.22 * r, 0.75 * r, ang=a))
+            inner.append(_ell(ex, ey + 0.1 * r, 0.1 * r, 0.5 * r, ang=a))
+    o.fill(head, *ears, erase=True)
+    for p in inner:
+        o.line(p, closed=True, w=0.7)
+    o.fill(head, erase=True)
+    o.out(head, *ears, w=rng.uniform(1.0, 1.4))
+    if species == "dog":  # floppy ears over the head
+        for s in (-1, 1):
+            ear = _ell(hx + s * 0.9 * r, hy + 0.2 * r, 0.24 * r, 0.55 * r, ang=-s * 0.35)
+            o.fill(ear, erase=True)
+            o.line(ear, closed=True, w=1.1)
+    # the face
+    ey = hy - 0.05 * r
+    for s in (-1, 1):
+        o.fill(_ell(hx + s * 0.36 * r, ey, 0.09 * r, 0.1 * r))
+    ny = hy + 0.25 * r
+    if species in ("bear", "dog") and rng.random() < 0.6:
+        o.line(_ell(hx, ny + 0.08 * r, 0.34 * r, 0.25 * r), closed=True, w=0.8)
+    if species in ("cat", "mouse", "bunny"):
+        o.fill(np.array([(hx - 0.09 * r, ny - 0.04 * r), (hx + 0.09 * r, ny - 0.04 * r), (hx, ny + 0.06 * r)]))
+    else:
+        o.fill(_ell(hx, ny, 0.13 * r, 0.09 * r))
+    for s in (-1, 1):
+        o.line(_ell(hx + s * 0.1 * r, ny + 0.12 * r, 0.1 * r, 0.1 * r, t0=0.1, t1=math.pi - 0.1, n=8), w=0.8)
+    if species in ("cat", "mouse", "bunny") and rng.random() < 0.8:
+        for s in (-1, 1):
+            for dy in (-0.08, 0.08):
+                o.line([(hx + s * 0.3 * r, ny + 0.08 * r + dy * r), (hx + s * 0.9 * r, ny + 0.08 * r + 2.2 * dy * r)],
+                       w=0.6)
+
+
+def _pic_bird(o, rng):
+    body = _ell(0.05, 0.1, 0.6, 0.45, ang=-0.2)
+    head = _ell(-0.45, -0.35, 0.3, 0.3)
+    tail = np.array([(0.5, -0.05), (1.0, -0.4), (0.95, 0.0), (0.5, 0.25)])
+    o.out(body, head, tail, w=rng.uniform(1.0, 1.4))
+    beak = np.array([(-0.72, -0.42), (-1.0, -0.32), (-0.72, -0.24)])
+    o.fill(beak) if rng.random() < 0.5 else o.line(beak, closed=True)
+    o.fill(_ell(-0.48, -0.4, 0.06, 0.06))
+    wing = _spline([(-0.15, 0.0), (0.25, -0.1), (0.55, 0.15), (0.2, 0.3)], closed=True, n=8)
+    o.line(wing, closed=True)
+    if rng.random() < 0.4:
+        o.hatch(wing * 0.85 + [0.03, 0.02], sp=3.0)
+    for x in (-0.05, 0.2):
+        o.line([(x, 0.5), (x - 0.03, 0.85)], w=0.9)
+        for dx in (-0.1, 0.0, 0.1):
+            o.line([(x - 0.03, 0.85), (x - 0.03 + dx, 0.93)], w=0.8)
+    if rng.random() < 0.35:
+        o.line([(-0.5, 0.93), (0.6, 0.9)], w=1.3)
+    if rng.random() < 0.3:  # singing
+        o.line(_spline([(-1.1, -0.7), (-1.2, -0.95), (-1.05, -1.05)], n=5))
+        o.fill(_ell(-1.15, -0.68, 0.07, 0.05, ang=-0.4))
+
+
+def _pic_fish(o, rng):
+    body = _spline([(-0.9, 0.0), (-0.35, -0.48), (0.35, -0.36), (0.62, 0.0), (0.35, 0.36), (-0.35, 0.48)],
+                   closed=True, n=8)
+    tail = np.array([(0.5, 0.0), (1.0, -0.45), (0.88, 0.0), (1.0, 0.45)])
+    fin = np.array([(-0.2, -0.4), (0.05, -0.68), (0.25, -0.36)])
+    o.out(body, tail, fin, w=rng.uniform(1.0, 1.4))
+    o.line(_ell(-0.55, -0.1, 0.1, 0.1), closed=True)
+    o.fill(_ell(-0.53, -0.09, 0.05, 0.05))
+    o.line(_ell(-0.55, 0.0, 0.25, 0.33, t0=-0.9, t1=0.9, n=10))
+    o.line(_ell(-0.92, 0.14, 0.08, 0.06, t0=-1.4, t1=1.4, n=6), w=0.8)
+    s = rng.random()
+    if s < 0.35:
+        for x in (-0.05, 0.15, 0.35):
+            for y in (-0.15, 0.1):
+                o.line(_ell(x, y, 0.1, 0.11, t0=-1.3, t1=1.3, n=8), w=0.7)
+    elif s < 0.6:
+        o.hatch(_spline([(-0.2, -0.3), (0.35, -0.25), (0.5, 0.0), (0.35, 0.25), (-0.2, 0.3)], closed=True, n=6),
+                sp=3.5)
+    if rng.random() < 0.6:
+        for k, (x, y, rr) in enumerate(((-1.05, -0.45, 0.07), (-1.15, -0.7, 0.09), (-1.0, -0.95, 0.11))):
+            if k < 2 or rng.random() < 0.5:
+                o.line(_ell(x, y, rr, rr), closed=True, w=0.8)
+
+
+def _pic_snail(o, rng):
+    body = ("s", _spline([(-0.8, 0.62), (-0.2, 0.66), (0.5, 0.66), (0.95, 0.62)], n=6), 0.11)
+    neck = ("s", np.array([(-0.7, 0.6), (-0.82, 0.15)]), 0.14)
+    o.out(body, neck, w=rng.uniform(1.0, 1.4))
+    for dx in (-0.15, 0.05):
+        o.line([(-0.8, 0.1), (-0.85 + dx, -0.25)], w=0.8)
+        o.fill(_ell(-0.85 + dx, -0.27, 0.05, 0.05))
+    o.fill(_ell(-0.84, 0.22, 0.04, 0.05))
+    o.line(_ell(-0.8, 0.34, 0.07, 0.05, t0=0.2, t1=math.pi - 0.2, n=6), w=0.8)
+    shell = _ell(0.15, 0.1, 0.58, 0.55)
+    o.fill(shell, erase=True)
+    o.line(shell, closed=True, w=1.3)
+    t = np.linspace(0, 3.6 * math.pi, 90)
+    rr = 0.5 * (1 - t / (4.2 * math.pi))
+    o.line(np.stack([0.15 + rr * np.cos(t + 1.6), 0.12 + rr * np.sin(t + 1.6) * 0.95], 1)[8:])
+
+
+def _pic_figure(o, rng):
+    dress = rng.random() < 0.5
+    if dress:
+        body = _chaikin(np.array([(-0.17, -0.3), (0.17, -0.3), (0.42, 0.45), (-0.42, 0.45)]), 1)
+    else:
+        body = _rrect(0, 0.05, 0.22, 0.38, 0.08)
+    up = rng.random() < 0.6
+    hand = (0.62, -0.62) if up else (0.55, 0.2)
+    arms = [_caps((s * 0.12, -0.2), (s * hand[0], hand[1]), 0.07) for s in (-1, 1)]
+    legs = [_caps((s * 0.12, 0.35), (s * 0.16, 0.92), 0.075) for s in (-1, 1)]
+    feet = [_ell(s * 0.22, 0.95, 0.12, 0.06) for s in (-1, 1)]
+    o.out(body, *arms, *legs, *feet, w=rng.uniform(1.0, 1.4))
+    head = _ell(0, -0.62, 0.3, 0.3)
+    extras = []
+    if rng.random() < 0.4:
+        extras = [_ell(s * 0.34, -0.72, 0.1, 0.13) for s in (-1, 1)]  # bunches
+    o.fill(head, erase=True)
+    o.out(head, *extras)
+    if rng.random() < 0.6:
+        for k in range(3):
+            x = (k - 1) * 0.1
+            o.line(_spline([(x, -0.9), (x + 0.04, -1.02), (x + 0.12, -1.05)], n=5), w=0.9)
+    _face(o, rng, 0, -0.6, 0.3)
+    if not dress and rng.random() < 0.5:
+        for y in (-0.1, 0.1):
+            o.fill(_ell(0, y, 0.035, 0.035))
+
+
+def _pic_hand(o, rng):
+    palm = _rrect(0, 0.35, 0.42, 0.45, 0.2)
+    fingers = []
+    for k, (x, ln) in enumerate(((-0.3, 0.55), (-0.1, 0.7), (0.1, 0.65), (0.3, 0.5))):
+        tilt = (k - 1.5) * rng.uniform(0.04, 0.1)
+        top = (x + ln * math.sin(tilt), 0.1 - ln * math.cos(tilt))
+        fingers.append(_caps((x, 0.15), top, 0.095))
+    thumb = _caps((-0.3, 0.45), (-0.78, 0.02), 0.11)
+    o.out(palm, *fingers, thumb, w=rng.uniform(1.0, 1.4))
+    if rng.random() < 0.4:
+        o.line(_spline([(-0.25, 0.3), (0.0, 0.38), (0.3, 0.3)], n=6), w=0.7)
+        o.line(_spline([(-0.15, 0.5), (-0.05, 0.6), (0.05, 0.75)], n=6), w=0.7)
+    if rng.random() < 0.4:
+        for y in (-0.5, -0.3, -0.1):
+            o.line([(0.6, y), (0.8, y - 0.08)])
+
+
+_PIC_DRAW = {
+    "smiley": _pic_smiley, "star": _pic_star, "heart": _pic_heart, "thumb": _pic_thumb, "check": _pic_check,
+    "sun": _pic_sun, "flower": _pic_flower, "house": _pic_house, "tree": _pic_tree, "bird": _pic_bird,
+    "fish": _pic_fish, "snail": _pic_snail, "figure": _pic_figure, "hand": _pic_hand,
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _picture_ops(picture: str, seed: int) -> tuple:
+    """The drawing of a pictorial stamp, fixed by its name and seed."""
+    rng = np.random.default_rng([seed, 2])
+    o = _Ops()
+    if picture in ("cat", "bear", "dog", "bunny", "mouse"):
+        _pic_animal(o, rng, picture)
+    else:
+        _PIC_DRAW.get(picture, _pic_smiley)(o, rng)
+    flip = picture not in ("check",) and rng.random() < 0.5
+    ang = math.radians(rng.uniform(-10, 10)) if rng.random() < 0.5 else 0.0
+    c, s = math.cos(ang), math.sin(ang)
+    m = np.array([[c * (-1 if flip else 1), -s], [s * (-1 if flip else 1), c]])
+
+    def tf(p):
+        return np.asarray(p, float) @ m.T
+
+    out = []
+    for op in o:
+        if op[0] == "out":
+            shapes = [("s", tf(sh[1]), sh[2]) if isinstance(sh, tuple) else tf(sh) for sh in op[1]]
+            out.append(("out", shapes, op[2]))
+        elif op[0] == "line":
+            out.append(("line", tf(op[1])) + op[2:])
+        elif op[0] == "hatch":
+            out.append(("hatch", [tf(p) for p in op[1]], op[2] + math.degrees(ang), op[3]))
+        else:
+            out.append((op[0], [tf(p) for p in op[1]]) + op[2:])
+    return tuple(out)
+
+
+# ---- rasterising drawings (2x supersampled, regions of interest only)
+
+
+class _Layer:
+    """A 2x supersampled coverage layer for drawings; coordinates are canvas-centred pixels."""
+
+    S = 2
+
+    def __init__(self, cv: _Canvas):
+        self.cv = cv
+        self.img = np.zeros((cv.h * self.S, cv.w * self.S), np.float32)
+
+    def _roi(self, arrays, margin):
+        pts = np.concatenate([np.asarray(a, float).reshape(-1, 2) for a in arrays])
+        pts = (pts + (self.cv.cx, self.cv.cy)) * self.S
+        H, W = self.img.shape
+        x0 = int(max(0, math.floor(pts[:, 0].min() - margin)))
+        y0 = int(max(0, math.floor(pts[:, 1].min() - margin)))
+        x1 = int(min(W, math.ceil(pts[:, 0].max() + margin + 1)))
+        y1 = int(min(H, math.ceil(pts[:, 1].max() + margin + 1)))
+        return x0, y0, x1, y1
+
+    def _local(self, pts, x0, y0):
+        p = (np.asarray(pts, float) + (self.cv.cx, self.cv.cy)) * self.S - (x0, y0)
+        return np.round(p * 16).astype(np.int32).reshape(-1, 1, 2)
+
+    def _apply(self, m, box, erase):
+        x0, y0, x1, y1 = box
+        sub = self.img[y0:y1, x0:x1]
+        if erase:
+            sub *= 1 - m
+        else:
+            np.maximum(sub, m, out=sub)
+
+    def fill(self, polys, erase=False):
+        box = self._roi(polys, 2)
+        if box[0] >= box[2] or box[1] >= box[3]:
+            return
+        m = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+        for p in polys:  # one by one: fillPoly with several polygons fills their overlaps even-odd
+            cv2.fillPoly(m, [self._local(p, box[0], box[1])], 255, cv2.LINE_AA, shift=4)
+        self._apply(m.astype(np.float32) * (1 / 255), box, erase)
+
+    def stroke(self, pts, closed, lw, erase=False):
+        t = max(1, int(round(lw * self.S)))
+        box = self._roi([pts], t + 2)
+        if box[0] >= box[2] or box[1] >= box[3]:
+            return
+        m = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+        cv2.polylines(m, [self._local(pts, box[0], box[1])], closed, 255, t, cv2.LINE_AA, shift=4)
+        self._apply(m.astype(np.float32) * (1 / 255), box, erase)
+
+    def outline(self, shapes, lw):
+        """A line of width ``lw`` along the boundary of the union of ``shapes``."""
+        arrays = [s[1] if isinstance(s, tuple) else s for s in shapes]
+        extra = max([s[2] for s in shapes if isinstance(s, tuple)] + [0.0])
+        box = self._roi(arrays, lw * self.S + extra * self.S + 4)
+        if box[0] >= box[2] or box[1] >= box[3]:
+            return
+        m = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+        for s in shapes:
+            if not isinstance(s, tuple):
+                cv2.fillPoly(m, [self._local(s, box[0], box[1])], 255, cv2.LINE_8, shift=4)
+        for s in shapes:
+            if isinstance(s, tuple):
+                t = max(1, int(round(2 * s[2] * self.S)))
+                cv2.polylines(m, [self._local(s[1], box[0], box[1])], False, 255, t, cv2.LINE_8, shift=4)
+        inside = m > 0
+        d_out = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
+        d_in = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+        sd = np.where(inside, 0.5 - d_in, d_out - 0.5)
+        band = np.clip(lw * self.S / 2 + 0.5 - np.abs(sd), 0, 1).astype(np.float32)
+        self._apply(band, box, False)
+
+    def hatch(self, polys, angle, spacing, lw):
+        box = self._roi(polys, 2)
+        if box[0] >= box[2] or box[1] >= box[3]:
+            return
+        m = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+        for p in polys:
+            cv2.fillPoly(m, [self._local(p, box[0], box[1])], 255, cv2.LINE_AA, shift=4)
+        a = math.radians(angle)
+        ys, xs = np.mgrid[box[1]:box[3], box[0]:box[2]].astype(np.float32)
+        u = xs * math.cos(a) + ys * math.sin(a)
+        sp = max(3.0, spacing * self.S)
+        lines = np.clip(lw * self.S / 2 + 0.5 - np.abs(np.mod(u, sp) - sp / 2), 0, 1)
+        self._apply(lines * m.astype(np.float32) * (1 / 255), box, False)
+
+    def finish(self):
+        small = cv2.resize(self.img, (self.cv.w, self.cv.h), interpolation=cv2.INTER_AREA)
+        self.cv.add(small)
+
+
+def _draw_ops(layer: _Layer, ops, cx, cy, box_w, box_h, lw):
+    """Draw ``ops`` scaled to fit ``box_w`` x ``box_h`` pixels, centred at (cx, cy)."""
+    x0, y0, x1, y1 = _ops_bbox(ops)
+    k = min((box_w - lw) / max(1e-6, x1 - x0), (box_h - lw) / max(1e-6, y1 - y0))
+    if k <= 0:
+        return
+    ox, oy = cx - k * (x0 + x1) / 2, cy - k * (y0 + y1) / 2
+
+    def tf(p):
+        return np.asarray(p, float) * k + (ox, oy)
+
+    for op in ops:
+        if op[0] == "out":
+            shapes = [("s", tf(s[1]), s[2] * k) if isinstance(s, tuple) else tf(s) for s in op[1]]
+            layer.outline(shapes, lw * op[2])
+        elif op[0] == "line":
+            layer.stroke(tf(op[1]), op[2], lw * op[3], op[4])
+        elif op[0] == "fill":
+            layer.fill([tf(p) for p in op[1]], op[2])
+        elif op[0] == "hatch":
+            layer.hatch([tf(p) for p in op[1]], op[2], lw * op[3], lw * 0.7)
+
+
+def _free_frame(layer: _Layer, shape: str, a: float, b: float, bw: float, gap: float = 0.0,
+                second: float = 0.0) -> tuple[float, float]:
+    """Draw the frame of a pictorial stamp (half extents a, b); the half extents of the free box inside."""
+    if shape == "none" or bw <= 0:
+        return a, b
+    cv = layer.cv
+    if shape in ("round", "double_round", "oval"):
+        c = bw / 2
+        cv.add(_band(_ellipse_d(cv.xs, cv.ys, a - c, b - c), bw))
+        inset = bw
+        if second:
+            c2 = inset + gap + second / 2
+            cv.add(_band(_ellipse_d(cv.xs, cv.ys, a - c2, b - c2), second))
+            inset += gap + second
+        return (a - inset) * 0.72, (b - inset) * 0.72
+    if shape in ("rectangle", "rounded_rectangle"):
+        corner = min(a, b) * 0.3
+        cv.add(_band(_rrect_d(cv.xs, cv.ys, a - bw / 2, b - bw / 2, corner - bw / 2), bw))
+        inset = bw
+        if second:
+            c2 = inset + gap + second / 2
+            cv.add(_band(_rrect_d(cv.xs, cv.ys, a - c2, b - c2, max(0.0, corner - c2)), second))
+            inset += gap + second
+        m = inset + 0.12 * min(a, b)
+        return a - m, b - m
+    if shape == "cloud":
+        rb = 0.2 * min(a, b)
+        ea, eb = a - rb - bw / 2, b - rb - bw / 2
+        n = max(7, int(round(2 * math.pi * math.sqrt((ea * ea + eb * eb) / 2) / (1.45 * rb))))
+        t0, s0 = _ellipse_table(ea, eb, 512)
+        shapes = [_ell(0, 0, ea, eb, n=64)]
+        for k in range(n):
+            t = float(np.interp(s0[-1] * k / n, s0, t0))
+            shapes.append(_ell(ea * math.cos(t), eb * math.sin(t), rb, rb, n=32))
+        layer.outline(shapes, bw)
+        return (ea - 0.2 * rb) * 0.74, (eb - 0.2 * rb) * 0.74
+    if shape == "star":
+        r_out = min(a, b / 0.905) - bw / 2  # a five-pointed star is about 1.81 r tall
+        pts = _chaikin(_star_points(0, 0.095 * r_out, r_out, r_out * 0.55), 1)
+        layer.stroke(pts, True, bw)
+        return 0.42 * r_out, 0.42 * r_out
+    return a, b
+
+
+def _text_at(cv: _Canvas, text, path, cap, weight, x, y_mid, align="center"):
+    font = _font_for_cap(path, cap)
+    cap_now = _cap_ratio(path) * font.size
+    stroke = int(round(weight * cap_now))
+    anchor = "ms" if align == "center" else "ls"
+    cv.draw.text((x + cv.cx, y_mid + cv.cy + cap_now / 2), text, fill=255, font=font, anchor=anchor,
+                 stroke_width=stroke, stroke_fill=255)
+
+
+def _draw_lines(cv, lines, paths, rels, weight, W, H, top, align):
+    """Stacked lines fitted into W x H starting at ``top``; returns the cap unit used (px)."""
+    bw, bh = _block_units(paths, lines, rels)
+    unit = min(W / max(bw, 1e-6), H / max(bh, 1e-6)) * 0.995
+    y = top
+    for i, (t, p, r) in enumerate(zip(lines, paths, rels)):
+        x = 0.0 if align == "center" else -W / 2
+        _text_at(cv, t, p, r * unit, weight, x, y + r * unit / 2, align)
+        y += r * unit + (_LINE_GAP * min(r, rels[i + 1]) * unit if i + 1 < len(rels) else 0)
+    return unit
+
+
+def _draw_free(cv: _Canvas, design: StampDesign, scale: float) -> None:
+    """Pictorial stamps, frameless text and signature blocks."""
+    W, H = design.width_mm * scale, design.height_mm * scale
+    weight = design.text_weight
+    if design.kind == "text":
+        lines = design.lines
+        paths = [design.font_centre] + [design.font_lines] * (len(lines) - 1)
+        rels = _text_rels(design, len(lines))
+        _, bh = _block_units(paths, lines, rels)
+        _draw_lines(cv, lines, paths, rels, weight, W, H, -H / 2, design.align)
+        return
+    if design.kind == "signature":
+        rels, paths, hw, hh, blank, rule, foot, width, height = _sig_units(design)
+        unit = min(W / width, H / height)
+        top = -H / 2
+        _draw_lines(cv, design.lines, paths, rels, weight, hw * unit, hh * unit, top, "center")
+        ry = top + (hh + blank) * unit
+        lw = max(1.0, design.line_mm * scale)
+        half = rule * unit / 2
+        if design.dotted_ring:
+            n = max(4, int(2 * half / (2.2 * lw)))
+            for k in range(n + 1):
+                cv.ellipse(-half + 2 * half * k / n, ry, lw * 0.6, lw * 0.6)
+        else:
+            cv.add(_fill(_rrect_d(cv.xs, cv.ys - ry, half, lw / 2, 0)))
+        if design.footer:
+            _text_at(cv, design.footer, design.font_lines, foot * unit, weight, 0, ry + (0.4 + foot / 2) * unit)
+        return
+    # pictures
+    layer = _Layer(cv)
+    lw = max(1.0, design.line_mm * scale)
+    a, b = W / 2, H / 2
+    bw = max(1.0, design.border_mm[0] * scale) if design.border_mm else 0.0
+    second = max(1.0, design.border_mm[1] * scale) if len(design.border_mm) > 1 else 0.0
+    ia, ib = _free_frame(layer, design.shape, a, b, bw, design.border_gap_mm * scale, second)
+    if design.ring_text and design.shape in ("round", "double_round", "oval"):
+        inset = bw + (design.border_gap_mm * scale + second if second else 0)
+        cap = design.ring_cap_mm * scale
+        ta, tb = a - inset - 0.5 * scale - cap / 2, b - inset - 0.5 * scale - cap / 2
+        _arc_text(cv, design.ring_text, design.font_ring, cap, weight, ta, tb, "top", 0.4)
+        ia, ib = (ta - cap * 0.9) * 0.72, (tb - cap * 0.9) * 0.72
+        if ia > 2:
+            ib = min(ib, ia)
+    ops = _picture_ops(design.picture, design.seed)
+    if design.centre_text:
+        ratio, above = _pic_layout(design)
+        nw, nh = _pic_natural(design)
+        if design.shape == "none":
+            P = min(2 * ib / nh, 2 * ia / nw)
+        else:
+            P = 2 * ib / (1 + 1.45 * ratio)
+        cap = ratio * P
+        total = P + 1.45 * cap
+        t = -total / 2
+        if above:
+            wy, py = t + cap / 2, t + 1.45 * cap + P / 2
+        else:
+            py, wy = t + P / 2, t + P + 0.45 * cap + cap / 2
+        max_w = 2 * ia
+        if design.shape in ("round", "cloud"):
+            max_w = 2 * ia / 0.72 * math.sqrt(max(0.0, 1 - (abs(wy) + cap / 2) ** 2 / (ib / 0.72) ** 2)) * 0.95
+        _line_text(cv, design.centre_text, design.font_centre, cap, weight, 0, wy, max_w)
+        _draw_ops(layer, ops, 0, py, 2 * ia, P, lw)
+    else:
+        _draw_ops(layer, ops, 0, 0, 2 * ia, 2 * ib, lw)
+    layer.finish()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1008,6 +2100,8 @@ def render_stamp(design: StampDesign, rng: np.random.Generator, diameter_px: flo
         ink = 1 - (1 - ink) * (1 - ghost)
 
     ink = cv2.GaussianBlur(ink, (0, 0), rng.uniform(0.35, 0.8) * max(0.7, soft_scale ** 0.5))
+    if rng.random() < 0.15:  # a pale impression: a dry pad or a light touch, as often seen on colour scans
+        ink *= rng.uniform(0.4, 0.7)
     return np.clip(ink, 0, 1).astype(np.float32)
 
 
