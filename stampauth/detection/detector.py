@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stampauth.detection.model import SIZE_MULTIPLE, STRIDE
+from stampauth.detection.model import N_KINDS, SIZE_MULTIPLE, STRIDE
 from stampauth.detection.types import KINDS, Box, Detection
 from stampauth.errors import FailedPrecondition
 
@@ -26,7 +26,7 @@ class DetectorCard:
     name: str
     version: str
     input_long_side: int = 512  # the page is resized so its longer side is this many pixels
-    shrink: float = 0.5  # kernel size / box size in training targets
+    shrink: float = 0.5  # kernel size / box size in training targets (decoding uses the predicted edges)
     map_threshold: float = 0.4  # kernel probability that makes a blob
     score_thresholds: dict = field(default_factory=lambda: {kind: 0.5 for kind in KINDS})
     input_normalization: str = "BGR / 255, page resized (aspect kept) to input_long_side, zero padded to a multiple of 32"
@@ -59,30 +59,35 @@ def page_input(image_bgr: np.ndarray, long_side: int) -> tuple[np.ndarray, float
     return padded.astype(np.float32) / 255.0, width / new_w, height / new_h
 
 
-def decode_kernels(probabilities: np.ndarray, shrink: float, map_threshold: float, min_cells: int = 2
+def decode_kernels(outputs: np.ndarray, map_threshold: float, min_cells: int = 2
                    ) -> list[tuple[int, float, tuple[float, float, float, float]]]:
-    """``(h, w, len(KINDS))`` kernel map -> ``[(class index, score, (x0, y0, x1, y1) input pixels)]``.
+    """``(h, w, N_OUTPUTS)`` model output -> ``[(class index, score, (x0, y0, x1, y1) input pixels)]``.
 
-    The score of a blob is the mean probability over its cells, so a faint or tiny blob ranks low.
+    A blob is a connected component of one kind's kernel map above ``map_threshold``; its box is the
+    probability-weighted mean of the boxes its cells predict, its score the mean probability over it
+    (so a faint or tiny blob ranks low).
     """
     found = []
-    for cls in range(probabilities.shape[-1]):
-        prob = probabilities[..., cls]
+    for cls in range(N_KINDS):
+        prob = outputs[..., cls]
         mask = (prob > map_threshold).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         for index in range(1, count):
-            x, y, w, h, cells = stats[index]
-            if cells < min_cells:
+            if stats[index, cv2.CC_STAT_AREA] < min_cells:
                 continue
-            score = float(prob[labels == index].mean())
-            cx, cy = (x + w / 2) * STRIDE, (y + h / 2) * STRIDE
-            half_w, half_h = w * STRIDE / shrink / 2, h * STRIDE / shrink / 2
-            found.append((cls, score, (cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
+            ys, xs = np.nonzero(labels == index)
+            weights = prob[ys, xs]
+            edges = np.exp(outputs[ys, xs, N_KINDS + 4 * cls: N_KINDS + 4 * cls + 4]) * STRIDE
+            cx, cy = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
+            corners = np.stack([cx - edges[:, 0], cy - edges[:, 1], cx + edges[:, 2], cy + edges[:, 3]], axis=1)
+            box = tuple(float(v) for v in (corners * weights[:, None]).sum(axis=0) / weights.sum())
+            found.append((cls, float(weights.mean()), box))
     return _merge_fragments(found)
 
 
 def _merge_fragments(found):
-    """Join blobs of one kind whose grown boxes mostly overlap: one mark whose kernel broke apart."""
+    """Drop a blob whose box mostly overlaps a higher-scoring blob's box of the same kind: one mark
+    whose kernel broke apart predicts the same box from every piece."""
     found = sorted(found, key=lambda item: -item[1])
     kept: list[list] = []
     for cls, score, box in found:
@@ -94,7 +99,6 @@ def _merge_fragments(found):
             ih = min(box[3], ox[3]) - max(box[1], ox[1])
             smaller = min((box[2] - box[0]) * (box[3] - box[1]), (ox[2] - ox[0]) * (ox[3] - ox[1]))
             if iw > 0 and ih > 0 and iw * ih > 0.6 * smaller:
-                other[2] = (min(box[0], ox[0]), min(box[1], ox[1]), max(box[2], ox[2]), max(box[3], ox[3]))
                 break
         else:
             kept.append([cls, score, box])
@@ -120,7 +124,7 @@ class MarkDetector:
         return self.card.version
 
     def kernel_map(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """``(H, W, 3) uint8`` page -> ``(h/4, w/4, len(KINDS))`` probabilities and the scale to page pixels."""
+        """``(H, W, 3) uint8`` page -> ``(h/4, w/4, N_OUTPUTS)`` model output and the scale to page pixels."""
         batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
         return self._predict(batch[None]).numpy()[0], sx, sy
 
@@ -132,12 +136,12 @@ class MarkDetector:
         probabilities, sx, sy = self.kernel_map(image_bgr)
         height, width = image_bgr.shape[:2]
         detections = []
-        for cls, score, (x0, y0, x1, y1) in decode_kernels(probabilities, self.card.shrink, self.card.map_threshold):
+        for cls, score, (x0, y0, x1, y1) in decode_kernels(probabilities, self.card.map_threshold):
             kind = KINDS[cls]
             threshold = self.card.score_thresholds.get(kind, 0.5) if min_score is None else min_score
             if kind not in kinds or score < threshold:
                 continue
-            box = Box(x0 * sx, y0 * sy, x1 * sx, y1 * sy).clipped(width, height)
+            box = Box(float(x0 * sx), float(y0 * sy), float(x1 * sx), float(y1 * sy)).clipped(width, height)
             if box.width >= 2 and box.height >= 2:
                 detections.append(Detection(kind, box, round(score, 4), page_number))
         return sorted(detections, key=lambda d: (d.box.y0, d.box.x0))

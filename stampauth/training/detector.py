@@ -92,7 +92,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def training_sample(page, rng: np.random.Generator, crop: int, shrink: float) -> tuple[np.ndarray, np.ndarray]:
-    """One cached page -> ``(crop, crop, 3) float32`` input and its ``(crop/4, crop/4, len(KINDS))`` target."""
+    """One cached page -> ``(crop, crop, 3) float32`` input and its ``(crop/4, crop/4, N_OUTPUTS)`` target."""
     from stampauth.detection.model import kernel_targets
 
     data, boxes = page
@@ -166,7 +166,7 @@ def train(args) -> dict:
     import tensorflow as tf
 
     from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
-    from stampauth.detection.model import detection_loss, detector_model
+    from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
     from stampauth.modeling.card import weights_digest
 
     keras.utils.set_random_seed(args.seed)
@@ -197,7 +197,7 @@ def train(args) -> dict:
         log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
 
     crop = args.crop
-    spec = [tf.TensorSpec([None, crop, crop, 3], tf.float32), tf.TensorSpec([None, crop // 4, crop // 4, len(KINDS)], tf.float32)]
+    spec = [tf.TensorSpec([None, crop, crop, 3], tf.float32), tf.TensorSpec([None, crop // 4, crop // 4, N_OUTPUTS], tf.float32)]
 
     @tf.function(input_signature=spec)
     def train_step(images, targets):
@@ -258,7 +258,7 @@ def train(args) -> dict:
             "seed": args.seed,
             "steps": args.steps,
             "batch": f"{args.batch} crops of {crop}x{crop}",
-            "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels",
+            "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels + L1 on log edge distances",
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(model.count_params()),
             "train_seconds": round(float(train_seconds.numpy()), 1),
