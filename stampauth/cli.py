@@ -65,6 +65,43 @@ def _eval_detection(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    """Detection time per page at a given resolution, after decoding (pages are generated)."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    from stampauth.detection.detector import load_detector
+    from stampauth.synth.documents import generate_page
+
+    detector = load_detector(args.models_dir)
+    width, height = round(8.27 * args.dpi), round(11.69 * args.dpi)
+    pages = []
+    for index in range(args.pages):
+        page = generate_page(np.random.default_rng([args.seed, index]), None, long_side=height, square_probability=0.0)
+        pages.append(cv2.resize(page.image, (width, height), interpolation=cv2.INTER_LINEAR))
+    detector.detect(pages[0])  # warm-up: the first call pays for graph set-up
+    timings = []
+    for _ in range(args.repeat):
+        for page in pages:
+            started = time.perf_counter()
+            detector.detect(page)
+            timings.append(1000 * (time.perf_counter() - started))
+    result = {
+        "what": f"detection of one A4 page at {args.dpi} dpi ({width}x{height}), after decoding",
+        "detector_version": detector.version,
+        "pages": len(timings),
+        "ms_median": round(float(np.median(timings)), 1),
+        "ms_p90": round(float(np.percentile(timings, 90)), 1),
+        "ms_max": round(float(np.max(timings)), 1),
+        "cpu_threads": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2) if args.json else
+          f"{result['what']}: median {result['ms_median']} ms, p90 {result['ms_p90']} ms over {result['pages']} pages")
+    return 0
+
+
 def _read_file(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
@@ -299,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.add_argument("--models-dir", default=None)
     verify.set_defaults(func=cmd_verify)
+
+    bench = commands.add_parser("bench", help="measure speed")
+    bench.add_argument("what", choices=["detection"])
+    bench.add_argument("--dpi", type=int, default=300, help="A4 page resolution")
+    bench.add_argument("--pages", type=int, default=5, help="generated pages")
+    bench.add_argument("--repeat", type=int, default=4)
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--models-dir", default=None)
+    bench.set_defaults(func=cmd_bench)
 
     preprocess = commands.add_parser("preprocess", help="write every preprocessing stage of a crop as PNGs")
     preprocess.add_argument("image", help="a cropped mark (PNG, JPEG, TIFF, BMP, WebP)")

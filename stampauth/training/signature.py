@@ -74,8 +74,9 @@ class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
     def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0,
-                 new_writer_prob=0.0):
+                 new_writer_prob=0.0, synthetic_writers=0):
         self.crops, self.config, self.seed = crops, config, seed
+        self.synthetic_writers = synthetic_writers
         self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
         self.n_imitations, self.new_writer_prob = imitations, new_writer_prob
         self.genuine = {w: [i for i, m in enumerate(marks) if m.writer == w and m.genuine] for w in writers}
@@ -112,7 +113,30 @@ class BatchSampler:
                 images.append(self.canvas(int(index), rng, imitation=True, style=style))
                 labels.append(next_negative)
                 next_negative -= 1
+        for k in range(self.synthetic_writers):
+            # a writer simulated from pen trajectories, with skilled forgeries of their style
+            from stampauth.synth.signatures import forgery_of, random_style
+
+            writer_style_ = random_style(rng)
+            for _ in range(self.n_genuine):
+                images.append(self.synthetic_canvas(writer_style_, rng))
+                labels.append(self.writers_per_batch + k)
+            for _ in range(self.n_forged):
+                images.append(self.synthetic_canvas(forgery_of(writer_style_, rng), rng))
+                labels.append(next_negative)
+                next_negative -= 1
         return np.stack(images)[..., None].astype(np.float32), np.array(labels, np.int32)
+
+    def synthetic_canvas(self, style, rng: np.random.Generator) -> np.ndarray:
+        from stampauth.synth.signatures import render_signature
+
+        coverage = render_signature(style, rng, height_px=int(rng.integers(60, 150)))
+        gray = (255.0 - coverage * rng.uniform(150, 235)).astype(np.uint8)
+        gray = np.pad(gray, int(rng.integers(4, 20)), constant_values=255)
+        try:
+            return preprocess_mark(augment_mark(gray, rng), self.config)
+        except InvalidInput:
+            return preprocess_mark(gray, self.config)
 
 
 def multi_similarity_loss(embeddings, labels, alpha=2.0, beta=40.0, base=0.5):
@@ -190,7 +214,7 @@ def train(args) -> dict:
     crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
     sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
                            args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
-                           args.imitations_per_writer, args.new_writer_prob)
+                           args.imitations_per_writer, args.new_writer_prob, args.synthetic_writers_per_batch)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
@@ -281,7 +305,8 @@ def train(args) -> dict:
             "train_writers": train_writers,
             "validation_writers": val_writers,
             "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged"
-                     f" + {args.imitations_per_writer} synthetic imitations)",
+                     f" + {args.imitations_per_writer} synthetic imitations) + {args.synthetic_writers_per_batch} simulated"
+                     f" writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
             "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(encoder.count_params()),
@@ -289,7 +314,8 @@ def train(args) -> dict:
             "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --steps {args.steps}"
                         f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                         f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
-                        f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"),
+                        f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
+                        f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
             "scoring_candidates_on_validation": report,
         },
     )
@@ -314,6 +340,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic skilled forgeries (slant/proportion/stroke changes of a genuine) per writer")
     parser.add_argument("--new-writer-prob", type=float, default=0.5,
                         help="chance that a batch restyles all of a writer's marks alike (a synthetic new writer)")
+    parser.add_argument("--synthetic-writers-per-batch", type=int, default=0,
+                        help="extra writers per batch simulated by stampauth.synth.signatures (genuine + forgeries)")
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
