@@ -107,3 +107,80 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     assert encoder.card.training["steps"] == 2 and len(encoder.card.training["validation_writers"]) == 1
     assert set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
     assert (tmp_path / "run" / "ckpt").is_dir()  # checkpoints to resume from
+
+
+@pytest.fixture(scope="module")
+def page_set(tmp_path_factory):
+    """Generated pages in the YOLO layout that 'stampauth eval detection' reads."""
+    out = tmp_path_factory.mktemp("pages")
+    assert cli.main(["synth", "documents", "--out", str(out), "--count", "4", "--seed", "5", "--long-side", "900"]) == 0
+    return out
+
+
+def test_synth_documents_writes_a_readable_yolo_set(page_set):
+    from stampauth.detection.metrics import read_yolo_dataset
+
+    pages = read_yolo_dataset(page_set)
+    assert len(pages) == 4 and max(max(p.width, p.height) for p in pages) == 900
+    assert (page_set / "classes.txt").read_text().split() == ["signature", "stamp"]
+    assert sum(len(p.boxes) for p in pages) >= 2
+    for page in pages:
+        for kind, box in page.boxes:
+            assert kind in ("signature", "stamp") and 0 <= box.x0 < box.x1 <= page.width and 0 <= box.y0 < box.y1 <= page.height
+
+
+def test_eval_detection_json_has_model_and_baseline_per_kind(page_set, capsys):
+    assert cli.main(["eval", "detection", "--data", str(page_set), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_images"] == 4 and result["detector_version"]
+    kinds = [k for k in ("signature", "stamp") if k in result]
+    assert kinds, result
+    for kind in kinds:
+        for row in (result[kind], result["baseline"][kind]):
+            assert set(row) >= {"ap50", "precision", "recall", "n_images", "n_boxes"}
+            assert 0 <= row["ap50"] <= 1 and row["n_images"] == 4
+    assert result["ms_per_page"] > 0 and result["baseline"]["ms_per_page"] > 0
+
+
+def test_detect_prints_marks_and_writes_annotated_pages(page_set, tmp_path, capsys):
+    images = sorted((page_set / "images").iterdir())[:2]
+    assert cli.main(["detect", *map(str, images), "--json", "--annotate-dir", str(tmp_path / "ann")]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in results] == list(map(str, images))
+    assert all(len(r["annotated"]) == 1 and os.path.exists(r["annotated"][0]) for r in results)
+    assert cli.main(["detect", str(images[0])]) == 0
+    assert "page(s)" in capsys.readouterr().out
+    assert cli.main(["detect", str(tmp_path / "missing.png")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_verify_command_reports_claims_and_exit_status(page_set, tmp_path, capsys):
+    from helpers import encode
+
+    from stampauth.service import SpecimenInput, StampAuth
+
+    store = f"sqlite:///{tmp_path / 'refs.db'}"
+    with StampAuth.open(store) as core:
+        core.create_identity("writer-1", "W", {}, [SpecimenInput("signature", encode(synthetic_signature(1, v))) for v in range(3)])
+    image = str(sorted((page_set / "images").iterdir())[0])
+    status = cli.main(["verify", image, "--identity", "writer-1", "--kind", "signature", "--store", store, "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert status == (0 if result["all_claims_satisfied"] else 3)
+    assert result["claims"][0]["identity_id"] == "writer-1" and result["claims"][0]["outcome"] in (
+        "SATISFIED", "MISSING_MARK", "FORGED", "INCONCLUSIVE")
+    assert cli.main(["verify", image, "--identity", "nobody", "--store", store]) == 1
+    assert "nobody" in capsys.readouterr().err
+
+
+def test_train_detector_runs_end_to_end(tmp_path):
+    from stampauth.detection.detector import load_detector
+
+    out = tmp_path / "models"
+    assert cli.main(["train", "detector", "--pages", "4", "--val-pages", "2", "--steps", "2", "--batch", "2",
+                     "--crop", "128", "--long-side", "320", "--workers", "1", "--out", str(out),
+                     "--cache", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
+                     "--checkpoint-every", "2", "--log-every", "1"]) == 0
+    detector = load_detector(out)
+    assert detector.card.input_long_side == 320 and detector.card.training["steps"] == 2
+    assert set(detector.card.score_thresholds) == {"signature", "stamp"}
+    assert (tmp_path / "run" / "ckpt").is_dir()

@@ -216,7 +216,7 @@ def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
     for part in range(parts):
         layer = Image.new("L", (canvas.width, canvas.height), 0)
         draw = ImageDraw.Draw(layer)
-        inset = int(size * part / (parts + 1) * rng.uniform(0.5, 1.0))
+        inset = int(size * 0.4 * part / parts * rng.uniform(0.5, 1.0))  # nested parts, never inside out
         box = (x + inset, y + inset, x + size - inset, y + size - inset)
         shape = int(rng.integers(4))
         if shape == 0:
@@ -245,8 +245,8 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
         choice = rng.random()
         if choice < 0.45:  # a line of small handwritten words
             style = random_style(rng)
-            height = int(dpi * rng.uniform(0.12, 0.22))
-            words = [render_signature(style, rng, height_px=max(12, height), variation=1.0) for _ in range(int(rng.integers(2, 5)))]
+            height = max(12, int(dpi * rng.uniform(0.12, 0.22)))
+            words = [render_signature(style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(2, 5)))]
             words = [w[:, : max(8, int(height * rng.uniform(1.5, 3.5)))] for w in words]  # short words, no flourishes
             gap = np.zeros((height, max(4, height // 2)), np.float32)
             line = np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
