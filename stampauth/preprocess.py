@@ -42,6 +42,7 @@ class PreprocessConfig:
     morph_kernel: int = 2
     min_component_frac: float = 0.0005  # ink blobs smaller than this fraction of the image are specks
     margin_frac: float = 0.02  # border kept around the ink, relative to the canvas
+    remove_rules: bool = False  # erase printed rule lines (signature lines, table borders) crossing a crop
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:
@@ -100,6 +101,26 @@ def remove_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
     return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
+def remove_rule_lines(mask: np.ndarray, min_length_frac: float = 0.6, max_thickness: int = 5) -> np.ndarray:
+    """Erase straight horizontal and vertical ink runs at least ``min_length_frac`` of the crop's width
+    (height) long and at most ``max_thickness`` pixels thick: printed lines a crop from a page picks up
+    (a signature line, a table border), which are not part of the mark. ``(H, W) -> (H, W)``."""
+    height, width = mask.shape
+    rules = np.zeros_like(mask)
+    for length, shape in ((int(width * min_length_frac), (1, 0)), (int(height * min_length_frac), (0, 1))):
+        if length < 20:
+            continue  # too short to tell a printed rule from a pen stroke
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if shape == (1, 0) else (1, length))
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+        # keep only thin runs: a thick straight bar is more likely a filled part of the mark
+        thick = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max_thickness + 1) if shape == (1, 0) else (max_thickness + 1, 1))
+        runs = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, thick))
+        rules = cv2.bitwise_or(rules, runs)
+    if not rules.any():
+        return mask.copy()
+    return cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 3), np.uint8)))
+
+
 def ink_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """Tight box ``(x0, y0, x1, y1)`` (x1, y1 exclusive) around the ink, or None if there is none."""
     ys, xs = np.nonzero(mask)
@@ -149,6 +170,8 @@ def clean_ink_mask(gray: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarr
     mask, _ = otsu_binarize(clean)
     if config.morph_op:
         mask = morphology(mask, config.morph_op, config.morph_kernel)
+    if config.remove_rules:
+        mask = remove_rule_lines(mask)
     return clean, remove_specks(mask, int(config.min_component_frac * mask.size))
 
 

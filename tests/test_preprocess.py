@@ -118,3 +118,17 @@ def test_stages_can_be_dumped(tmp_path):
     written = dump_stages(debug, tmp_path, prefix="sig_")
     assert len(written) == 5 and all(p.exists() and p.stat().st_size > 0 for p in written)
     assert cv2.imread(str(written[-1]), cv2.IMREAD_GRAYSCALE).shape == (96, 192)
+
+
+def test_remove_rule_lines_erases_a_signature_line_but_not_the_signature():
+    from stampauth.preprocess import remove_rule_lines
+
+    mask = np.zeros((100, 300), np.uint8)
+    cv2.ellipse(mask, (150, 45), (80, 30), 0, 0, 360, 255, 3)
+    cv2.line(mask, (0, 70), (299, 70), 255, 2)  # printed line crossing the crop
+    cleaned = remove_rule_lines(mask)
+    assert cleaned[70, 5] == 0 and cleaned[70, 295] == 0
+    assert cleaned[15, 150] == 255 and cleaned[45, 70] == 255, "the pen strokes stay"
+    short = np.zeros((100, 300), np.uint8)
+    cv2.line(short, (100, 50), (180, 50), 255, 2)  # a short straight stroke is the writer's
+    assert np.array_equal(remove_rule_lines(short), short)

@@ -38,7 +38,7 @@ from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
-PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160)
+PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160, remove_rules=True)
 
 
 def crop_for_cache(gray: np.ndarray, config: PreprocessConfig, margin: float = 0.08) -> np.ndarray:
@@ -58,7 +58,8 @@ def crop_for_cache(gray: np.ndarray, config: PreprocessConfig, margin: float = 0
 
 def load_cached_crops(marks: list[LabelledMark], config: PreprocessConfig, cache_dir: Path | None) -> list[np.ndarray]:
     digest = hashlib.sha256("\n".join(str(m.path) for m in marks).encode()).hexdigest()[:12]
-    key = f"crops_{config.canvas_height}x{config.canvas_width}_{digest}.pkl"
+    settings = hashlib.sha256(repr(config).encode()).hexdigest()[:8]
+    key = f"crops_{config.canvas_height}x{config.canvas_width}_{settings}_{digest}.pkl"
     if cache_dir is not None:
         cache_file = cache_dir / key
         if cache_file.exists():
