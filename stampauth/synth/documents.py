@@ -210,6 +210,32 @@ def _logo(canvas: _Canvas, rng, x: int, y: int, size: int) -> tuple[int, int]:
     return width, size
 
 
+def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int) -> tuple[int, int]:
+    """A printed script logo (a company name in flowing letters, as on many letterheads): handwriting-like
+    but solid, crisp and uniform, and not a signature. Returns its (width, height)."""
+    from stampauth.synth.signatures import random_style, render_signature
+
+    coverage = render_signature(random_style(rng), rng, height_px=max(16, height))
+    bold = max(1, height // 12)
+    solid = cv2.dilate((coverage > 0.3).astype(np.uint8) * 255, np.ones((bold, bold), np.uint8))
+    h, w = solid.shape
+    w = min(w, canvas.width - x - 1)
+    h = min(h, canvas.height - y - 1)
+    if w <= 0 or h <= 0:
+        return 0, 0
+    layer = Image.new("L", (canvas.width, canvas.height), 0)
+    layer.paste(Image.fromarray(solid[:h, :w]), (x, y))
+    draw = ImageDraw.Draw(layer)
+    if rng.random() < 0.6:  # the company's legal name in small print under the script
+        small = fonts.random_font(rng, max(6, height // 5), "sans")
+        draw.text((x, y + h + 2), " ".join(_word(rng).upper() for _ in range(int(rng.integers(1, 4)))), font=small, fill=255)
+    if rng.random() < 0.4:
+        canvas.colour_layers.append((layer, tuple(int(c) for c in rng.integers(0, 140, size=3))))
+    else:
+        canvas.ink.paste(255, (0, 0), layer)
+    return w, h + height // 4
+
+
 def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
     """A printed multi-colour emblem (crest, round logo): solid, crisp, often round, and not a stamp."""
     parts = int(rng.integers(2, 5))
@@ -334,7 +360,10 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         size = px(rng.uniform(30, 80))
         ex = x1 - size if rng.random() < 0.6 else int(rng.uniform(x0, x1 - size))
         _emblem(canvas, rng, ex, y, size)
-    if rng.random() < 0.75:
+    if rng.random() < 0.2:
+        w, h = _script_logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 4), y, px(rng.uniform(20, 45)))
+        y += h + px(8)
+    elif rng.random() < 0.75:
         w, h = _logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 3), y, px(rng.uniform(22, 50)))
         y += h + px(8)
         if rng.random() < 0.6:
@@ -625,6 +654,9 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
 
     image, marks = _scan(page, rng, marks)
     H, W = image.shape[:2]
+    if rng.random() < 0.05:  # fed upside down
+        image = np.ascontiguousarray(image[::-1, ::-1])
+        marks = [(kind, Box(W - b.x1, H - b.y1, W - b.x0, H - b.y0)) for kind, b in marks]
     if rng.random() < square_probability:
         out_w = out_h = long_side
     else:
