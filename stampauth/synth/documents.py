@@ -236,6 +236,24 @@ def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int) -> tuple[int
     return w, h + height // 4
 
 
+def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+    """A printed colour clip-art logo: crisp outlines over a solid fill of another colour."""
+    from stampauth.synth.stamps import printed_artwork
+
+    outline = (printed_artwork(rng, size) > 0.5).astype(np.uint8) * 255
+    h, w = outline.shape
+    if x + w >= canvas.width or y + h >= canvas.height:
+        return
+    flood = cv2.copyMakeBorder(outline, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    mask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(flood, mask, (0, 0), 255)
+    filled = cv2.bitwise_or(outline, cv2.bitwise_not(flood[1:-1, 1:-1]))  # outline + enclosed areas
+    for part, colour in ((filled, rng.integers(60, 255, size=3)), (outline, rng.integers(0, 120, size=3))):
+        layer = Image.new("L", (canvas.width, canvas.height), 0)
+        layer.paste(Image.fromarray(part), (x, y))
+        canvas.colour_layers.append((layer, tuple(int(c) for c in colour)))
+
+
 def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
     """A printed multi-colour emblem (crest, round logo): solid, crisp, often round, and not a stamp."""
     parts = int(rng.integers(2, 5))
@@ -303,10 +321,13 @@ def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
     xs = [x0] + [int(x0 + c * (x1 - x0)) for c in cuts] + [x1]
     ruled = rng.random() < 0.7
     width = max(1, canvas.px(rng.uniform(0.4, 1.2)))
+    shade = int(rng.uniform(25, 90)) if rng.random() < 0.4 else 0  # grey header / alternate rows
     for r in range(n_rows + 1):
         yy = y + r * row_h
         if yy > canvas.height - canvas.px(60):
             break
+        if shade and r < n_rows and (r == 0 or (r % 2 == 0 and rng.random() < 0.5)):
+            canvas.draw.rectangle([(x0, yy), (x1, yy + row_h)], fill=shade)
         if ruled or r in (0, 1, n_rows):
             canvas.draw.line([(x0, yy), (x1, yy)], fill=255, width=width)
         if r == n_rows:
@@ -356,10 +377,13 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         canvas.text((x0, y), f"{_number(rng)}  {_word(rng).upper()} {_word(rng).upper()}   P.{rng.integers(1, 9)}",
                     fonts.random_font(rng, px(8), "mono"))
         y += px(16)
-    if rng.random() < 0.3:  # a colourful emblem, often top right as on letterheads
+    if rng.random() < 0.4:  # a colourful emblem or clip-art, often top right as on letterheads
         size = px(rng.uniform(30, 80))
         ex = x1 - size if rng.random() < 0.6 else int(rng.uniform(x0, x1 - size))
-        _emblem(canvas, rng, ex, y, size)
+        if rng.random() < 0.5:
+            _emblem(canvas, rng, ex, y, size)
+        else:
+            _clip_art(canvas, rng, ex, y, size)
     if rng.random() < 0.2:
         w, h = _script_logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 4), y, px(rng.uniform(20, 45)))
         y += h + px(8)

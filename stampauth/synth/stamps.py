@@ -1115,6 +1115,12 @@ def _pic_natural(design: StampDesign) -> tuple[float, float]:
     return max(aspect, ratio * _cap_units(design.font_centre, design.centre_text)), 1.0 + 1.45 * ratio
 
 
+def printed_artwork(rng: np.random.Generator, size_px: int) -> np.ndarray:
+    """Crisp line art of a random picture, as a printed clip-art logo would be: ``(H, W) float32`` in
+    [0, 1] without any rubber-stamp ink texture (used as a hard negative for stamp detection)."""
+    return np.ascontiguousarray(_template(_random_picture(rng), int(size_px), 0.0), dtype=np.float32)
+
+
 def _random_picture(rng: np.random.Generator) -> StampDesign:
     seed = int(rng.integers(2**31 - 1))
     ink = _ink(rng)
