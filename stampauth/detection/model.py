@@ -41,7 +41,7 @@ def _merge(coarse, fine, filters: int, name: str):
     return _conv(x, filters, f"{name}_smooth")
 
 
-def detector_model(width: tuple[int, int, int, int, int] = (24, 40, 64, 112, 160)) -> keras.Model:
+def detector_model(width: tuple[int, int, int, int, int] = (32, 56, 96, 160, 224)) -> keras.Model:
     """``(batch, H, W, 3) float32`` page (BGR / 255, H and W multiples of 32) ->
     ``(batch, H/4, W/4, N_OUTPUTS)``: kernel probabilities, then log edge distances in cells."""
     c2, c4, c8, c16, c32 = width
