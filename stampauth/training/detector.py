@@ -161,6 +161,21 @@ def choose_thresholds(labeled, predictions) -> tuple[dict, dict]:
     return thresholds, metrics
 
 
+def git_commit() -> str:
+    """The checkout's commit (with ``+dirty`` when files differ from it), or "" outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return commit + ("+dirty" if dirty else "")
+
+
 def train(args) -> dict:
     import keras
     import tensorflow as tf
@@ -170,6 +185,7 @@ def train(args) -> dict:
     from stampauth.modeling.card import weights_digest
 
     keras.utils.set_random_seed(args.seed)
+    code_commit = git_commit()  # read now: the checkout may move on while a long run trains
     bank_source = None
     if args.signatures:
         card = json.loads((Path(args.signature_card)).read_text())
@@ -263,6 +279,7 @@ def train(args) -> dict:
             "parameters": int(model.count_params()),
             "train_seconds": round(float(train_seconds.numpy()), 1),
             "wall_seconds_this_run": round(time.time() - started_all, 1),
+            "code_commit": code_commit,
             "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                         f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
                         f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"),
