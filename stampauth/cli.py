@@ -128,44 +128,54 @@ def _mark_json(index: int, mark) -> dict:
             "box": [round(b.x0), round(b.y0), round(b.x1), round(b.y1)]}
 
 
+def _each_file(files: list[str], work) -> tuple[list[dict], int]:
+    """``work(path) -> dict`` for every file, with a progress bar on a terminal; a file that fails is
+    reported on stderr and counted, and the others still run. Returns (results, number failed)."""
+    progress = _progress("files") if len(files) > 1 and sys.stderr.isatty() else None
+    results, failed = [], 0
+    for done, path in enumerate(files, start=1):
+        try:
+            results.append({"file": path, **work(path)})
+        except StampAuthError as error:
+            failed += 1
+            results.append({"file": path, "error": error.message})
+            print(f"stampauth: {path}: {error.message}", file=sys.stderr)
+        if progress:
+            progress(done, len(files))
+    return results, failed
+
+
+def _print_json(results: list[dict]) -> None:
+    print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+
+
 def cmd_detect(args) -> int:
     from stampauth.detection.detector import load_detector
     from stampauth.service import StampAuth
 
     core = StampAuth(store=None, encoders={}, detector=load_detector(args.models_dir))
-    progress = _progress("files") if len(args.files) > 1 and sys.stderr.isatty() else None
-    results, failed = [], 0
-    for done, path in enumerate(args.files, start=1):
-        try:
-            result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir))
-        except StampAuthError as error:
-            failed += 1
-            results.append({"file": path, "error": error.message})
-            print(f"stampauth: {path}: {error.message}", file=sys.stderr)
-            continue
-        finally:
-            if progress:
-                progress(done, len(args.files))
-        results.append({
-            "file": path,
+
+    def work(path: str) -> dict:
+        result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir))
+        return {
             "pages": [{"page": p.page_number, "width": p.width, "height": p.height} for p in result.pages],
             "marks": [_mark_json(i, m) for i, m in enumerate(result.marks)],
             "detector_version": result.detector_version,
             "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
-        })
+        }
+
+    results, failed = _each_file(args.files, work)
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-    else:
-        for item in results:
-            if "error" in item:
-                continue
-            print(f"{item['file']}: {len(item['pages'])} page(s), {len(item['marks'])} mark(s)")
-            if item["marks"]:
-                print(f"  {'#':>3} {'page':>4} {'kind':<10} {'score':>6}  box (x0, y0, x1, y1)")
-            for m in item["marks"]:
-                print(f"  {m['mark_index']:>3} {m['page']:>4} {m['kind']:<10} {m['score']:>6.3f}  {tuple(m['box'])}")
-            for path in item["annotated"]:
-                print(f"  annotated: {path}")
+        _print_json(results)
+        return 1 if failed else 0
+    for item in (r for r in results if "error" not in r):
+        print(f"{item['file']}: {len(item['pages'])} page(s), {len(item['marks'])} mark(s)")
+        if item["marks"]:
+            print(f"  {'#':>3} {'page':>4} {'kind':<10} {'score':>6}  box (x0, y0, x1, y1)")
+        for m in item["marks"]:
+            print(f"  {m['mark_index']:>3} {m['page']:>4} {m['kind']:<10} {m['score']:>6.3f}  {tuple(m['box'])}")
+        for path in item["annotated"]:
+            print(f"  annotated: {path}")
     return 1 if failed else 0
 
 
@@ -174,24 +184,11 @@ def cmd_verify(args) -> int:
     from stampauth.service import StampAuth
 
     claims = [DocumentClaim(identity, args.kind, args.page) for identity in args.identity]
-    progress = _progress("files") if len(args.files) > 1 and sys.stderr.isatty() else None
-    results, failed, unsatisfied = [], 0, 0
     with StampAuth.open(args.store, args.models_dir) as core:
-        for done, path in enumerate(args.files, start=1):
-            try:
-                result = core.verify_document(_read_file(path), claims, args.pdf_dpi, None, args.min_score,
-                                              bool(args.annotate_dir))
-            except StampAuthError as error:
-                failed += 1
-                results.append({"file": path, "error": error.message})
-                print(f"stampauth: {path}: {error.message}", file=sys.stderr)
-                continue
-            finally:
-                if progress:
-                    progress(done, len(args.files))
-            unsatisfied += not result.all_claims_satisfied
-            results.append({
-                "file": path,
+        def work(path: str) -> dict:
+            result = core.verify_document(_read_file(path), claims, args.pdf_dpi, None, args.min_score,
+                                          bool(args.annotate_dir))
+            return {
                 "all_claims_satisfied": result.all_claims_satisfied,
                 "claims": [{"identity_id": r.claim.identity_id, "kind": r.claim.kind, "page": r.claim.page_number,
                             "outcome": r.outcome.value, "verdict": r.verdict.value, "mark_index": r.mark_index,
@@ -199,13 +196,14 @@ def cmd_verify(args) -> int:
                 "verifications": [_verification_json(v) for v in result.verifications],
                 "detector_version": result.detector_version,
                 "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
-            })
+            }
+
+        results, failed = _each_file(args.files, work)
+    unsatisfied = sum(1 for r in results if "error" not in r and not r["all_claims_satisfied"])
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        _print_json(results)
     else:
-        for item in results:
-            if "error" in item:
-                continue
+        for item in (r for r in results if "error" not in r):
             status = "ALL CLAIMS SATISFIED" if item["all_claims_satisfied"] else "NOT SATISFIED"
             print(f"{item['file']}: {status}")
             for c in item["claims"]:
