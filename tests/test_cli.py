@@ -102,7 +102,8 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     out = tmp_path / "models"
     assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(out), "--run-dir",
                      str(tmp_path / "run"), "--cache", "", "--steps", "2", "--val-writers", "1",
-                     "--writers-per-batch", "2", "--checkpoint-every", "2", "--log-every", "1"]) == 0
+                     "--writers-per-batch", "2", "--synthetic-writers-per-batch", "1", "--checkpoint-every", "2",
+                     "--log-every", "1"]) == 0
     encoder = load_encoder("signature", out)
     assert encoder.card.training["steps"] == 2 and len(encoder.card.training["validation_writers"]) == 1
     assert set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
