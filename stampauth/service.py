@@ -51,6 +51,7 @@ class ServiceLimits:
     max_display_name_chars: int = 256
     max_note_chars: int = 1024
     max_claims: int = 32
+    max_annotated_pages: int = 20  # annotated PNGs are ~1-2 MB a page; more would not fit one response
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,8 @@ class StampAuth:
                                      "marks; crop the marks and call VerifyImage, or install the shipped models")
         return self.detector
 
-    def _detect_pages(self, content: bytes, pdf_dpi: int, kinds: list[str] | None, min_score: float, ocr: bool = False
-                      ) -> tuple[list[Page], list[Detection]]:
+    def _detect_pages(self, content: bytes, pdf_dpi: int, kinds: list[str] | None, min_score: float, ocr: bool = False,
+                      annotate: bool = False) -> tuple[list[Page], list[Detection]]:
         detector = self._detector()
         if ocr:
             raise Unimplemented("options.ocr is not available in this version: reading nearby text is not built yet; "
@@ -301,6 +302,10 @@ class StampAuth:
             pages = decode_document(content, self.limits.input, pdf_dpi, "document")
         except (InvalidInput, ResourceExhausted) as error:
             raise error.with_field("document")
+        if annotate and len(pages) > self.limits.max_annotated_pages:
+            raise InvalidInput(f"options.annotate is limited to documents of at most {self.limits.max_annotated_pages} "
+                               f"pages (this one has {len(pages)}); send it without annotate, or split it",
+                               field="options.annotate")
         marks: list[Detection] = []
         for page in pages:
             marks += detector.detect(page.image, wanted, min_score or None, page.number)
@@ -313,7 +318,7 @@ class StampAuth:
     def detect_marks(self, content: bytes, pdf_dpi: int = 0, kinds: list[str] | None = None, min_score: float = 0.0,
                      annotate: bool = False, ocr: bool = False) -> DocumentDetection:
         """Every stamp and signature on every page, ordered by page then top to bottom."""
-        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr)
+        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
         annotated = []
         if annotate:
             for page in pages:
@@ -327,7 +332,7 @@ class StampAuth:
         """Detect the marks, verify each against every claim that admits it, and judge each claim."""
         self._detector()
         self._check_claims(claims)
-        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr)
+        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
         by_number = {page.number: page for page in pages}
         # Embed each mark once per kind, whatever the number of claims.
         needed = sorted({i for c in claims for i, m in enumerate(marks) if c.admits(m) and m.kind in self.encoders})

@@ -192,6 +192,23 @@ def test_multi_page_tiff_and_pdf(stub, enrolled, styles):
         assert response.claim_results[0].outcome == pb.CLAIM_OUTCOME_SATISFIED, response.claim_results[0].explanation
 
 
+def test_server_info_describes_the_detector(stub):
+    info = stub.GetServerInfo(pb.GetServerInfoRequest())
+    assert info.detector.version.startswith("detector-") and info.detector.input_long_side > 0
+    assert {t.kind for t in info.detector.score_thresholds} == {SIG, pb.MARK_KIND_STAMP}
+    assert "DetectMarks" not in info.unimplemented_methods and "VerifyDocument" not in info.unimplemented_methods
+
+
+def test_annotating_too_many_pages_is_refused_before_any_work(stub):
+    page, _ = letter_page(11)
+    small = cv2.resize(page, (124, 175))
+    data = pillow_bytes([small] * 21, "TIFF")
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.DetectMarks(pb.DetectMarksRequest(document=pb.DocumentData(content=data), options=pb.DetectOptions(annotate=True)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "annotate" in caught.value.details()
+    assert len(stub.DetectMarks(pb.DetectMarksRequest(document=pb.DocumentData(content=data))).pages) == 21
+
+
 def test_document_bad_input(stub, enrolled):
     page, _ = letter_page(10)
     good = encode(page)
