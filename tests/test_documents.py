@@ -94,16 +94,17 @@ def test_page_without_marks_has_none(detector):
 
 
 def test_recall_on_generated_pages(detector):
-    """Synthetic pages from a seed the detector never trained on: most marks found with IoU >= 0.5."""
+    """Synthetic pages from a seed the detector never trained on (synthetic signatures only, pale and
+    frameless stamps included): most marks found with IoU >= 0.5."""
     found = total = 0
-    for index in range(8):
+    for index in range(16):
         page = generate_page(np.random.default_rng([4242, index]), None, long_side=1100)
-        detections = detector.detect(page.image)
+        detections = detector.detect(page.image, min_score=0.5)
         for kind, box in page.marks:
             total += 1
             found += any(d.kind == kind and d.box.iou(box) >= 0.5 for d in detections)
-    assert total >= 8
-    assert found / total >= 0.75, f"recall {found}/{total}"
+    assert total >= 16
+    assert found / total >= 0.65, f"recall {found}/{total}"
 
 
 def test_min_score_and_kind_filters(detector, styles):
