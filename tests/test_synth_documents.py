@@ -51,3 +51,23 @@ def test_signature_bank_from_a_labelled_set(tmp_path):
 
 def test_blank_scan_has_no_signature_coverage():
     assert signature_coverage(np.full((50, 80), 250, np.uint8)) is None
+
+
+def test_regression_emblem_parts_never_drawn_inside_out():
+    """Nested emblem parts once got insets past the centre and Pillow refused the box (x1 < x0)."""
+    from stampauth.synth.documents import _Canvas, _emblem
+
+    canvas = _Canvas(300, 300, 100.0)
+    for seed in range(60):
+        _emblem(canvas, np.random.default_rng(seed), 20, 20, 40)
+    assert canvas.colour_layers
+
+
+def test_regression_handwritten_notes_at_low_resolution():
+    """Notes on low-dpi pages were rendered 12 px tall while the gaps between words were shorter."""
+    from stampauth.synth.documents import _hand_annotations
+
+    page = np.full((900, 640, 3), 245.0, np.float32)
+    for seed in range(30):
+        _hand_annotations(page, np.random.default_rng(seed), dpi=50.0)
+    assert page.min() < 200, "some ink landed"
