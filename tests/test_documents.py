@@ -238,3 +238,11 @@ def test_document_bad_input(stub, enrolled):
         assert caught.value.code() == code, (request, caught.value.details())
         assert caught.value.details()
     assert stub.DetectMarks(pb.DetectMarksRequest(document=pb.DocumentData(content=good))).pages, "still serving"
+
+
+def test_claim_of_any_kind_on_a_stamp_only_page_says_stamps_cannot_be_verified_yet(stub, enrolled):
+    page, truth = letter_page(12, stamp=True)
+    response = verify(stub, encode(page), pb.Claim(identity_id=enrolled))
+    result = response.claim_results[0]
+    assert result.outcome == pb.CLAIM_OUTCOME_MISSING_MARK
+    assert "no stamp model" in result.explanation, result.explanation
