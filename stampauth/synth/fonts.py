@@ -52,8 +52,14 @@ def _draws_letters(font) -> bool:
 
 def font_families() -> dict[str, list[str]]:
     """Fonts grouped by style: ``serif``, ``sans``, ``mono``, ``bold`` (a file may be in several)."""
+    return {style: list(paths) for style, paths in _families(font_files()).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _families(files: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    # keyed on the file list, so it is computed once per font set, not on every random_font call
     groups: dict[str, list[str]] = {"serif": [], "sans": [], "mono": [], "bold": []}
-    for path in font_files():
+    for path in files:
         name = os.path.basename(path).lower()
         if "mono" in name or "courier" in name or name.startswith("nimbusmono"):
             groups["mono"].append(path)
@@ -63,7 +69,7 @@ def font_families() -> dict[str, list[str]]:
             groups["serif"].append(path)
         if "bold" in name or "black" in name or "heavy" in name:
             groups["bold"].append(path)
-    return groups
+    return {style: tuple(paths) for style, paths in groups.items()}
 
 
 @functools.lru_cache(maxsize=512)
@@ -76,8 +82,8 @@ def _load(path: str | None, size: int):
 def random_font(rng: np.random.Generator, size: int, style: str | None = None):
     """A Pillow font of ``size`` pixels, picked at random (from ``style``'s group when it has any)."""
     size = max(6, int(size))
-    groups = font_families()
-    pool = groups.get(style or "", []) or list(font_files())
+    files = font_files()
+    pool = _families(files).get(style or "", ()) or files
     if not pool:
         return _load(None, size)
     return _load(pool[int(rng.integers(len(pool)))], size)
