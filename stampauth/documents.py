@@ -50,11 +50,7 @@ class DocumentClaim:
             return False
         if self.page_number and mark.page_number != self.page_number:
             return False
-        if self.region is not None:
-            r, b = self.region, mark.box
-            if min(r.x1, b.x1) <= max(r.x0, b.x0) or min(r.y1, b.y1) <= max(r.y0, b.y0):
-                return False
-        return True
+        return self.region is None or self.region.intersection(mark.box) > 0
 
 
 @dataclass(frozen=True)

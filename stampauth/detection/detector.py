@@ -89,20 +89,11 @@ def _merge_fragments(found):
     """Drop a blob whose box mostly overlaps a higher-scoring blob's box of the same kind: one mark
     whose kernel broke apart predicts the same box from every piece."""
     found = sorted(found, key=lambda item: -item[1])
-    kept: list[list] = []
+    kept: list[tuple] = []
     for cls, score, box in found:
-        for other in kept:
-            if other[0] != cls:
-                continue
-            ox = other[2]
-            iw = min(box[2], ox[2]) - max(box[0], ox[0])
-            ih = min(box[3], ox[3]) - max(box[1], ox[1])
-            smaller = min((box[2] - box[0]) * (box[3] - box[1]), (ox[2] - ox[0]) * (ox[3] - ox[1]))
-            if iw > 0 and ih > 0 and iw * ih > 0.6 * smaller:
-                break
-        else:
-            kept.append([cls, score, box])
-    return [tuple(item) for item in kept]
+        if not any(other_cls == cls and Box(*box).overlap_of_smaller(Box(*other)) > 0.6 for other_cls, _, other in kept):
+            kept.append((cls, score, box))
+    return kept
 
 
 class MarkDetector:

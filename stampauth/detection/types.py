@@ -29,15 +29,24 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def iou(self, other: "Box") -> float:
-        """Intersection over union with ``other`` (0 when either is empty)."""
+    def intersection(self, other: "Box") -> float:
+        """Area shared with ``other`` (0 when they do not overlap)."""
         iw = min(self.x1, other.x1) - max(self.x0, other.x0)
         ih = min(self.y1, other.y1) - max(self.y0, other.y0)
-        if iw <= 0 or ih <= 0:
+        return float(iw * ih) if iw > 0 and ih > 0 else 0.0
+
+    def iou(self, other: "Box") -> float:
+        """Intersection over union with ``other`` (0 when either is empty)."""
+        inter = self.intersection(other)
+        if inter == 0:
             return 0.0
-        inter = iw * ih
         union = self.area + other.area - inter
         return float(inter / union) if union > 0 else 0.0
+
+    def overlap_of_smaller(self, other: "Box") -> float:
+        """Share of the smaller box's area that the two boxes have in common (0 when either is empty)."""
+        smaller = min(self.area, other.area)
+        return self.intersection(other) / smaller if smaller > 0 else 0.0
 
     def clipped(self, width: int, height: int) -> "Box":
         """This box clipped to a ``width`` x ``height`` page."""

@@ -566,20 +566,12 @@ def _place_stamps(page, rng, slots, dpi: float, sig_boxes: list[Box]) -> list[Bo
         else:
             x = int(rng.uniform(0.02, 0.98) * W - w / 2)
             y = int(rng.uniform(0.05, 0.95) * H - h / 2)
-        if any(_overlap_fraction(Box(x, y, x + w, y + h), b) > 0.5 for b in boxes):
+        if any(Box(x, y, x + w, y + h).overlap_of_smaller(b) > 0.5 for b in boxes):
             continue  # two stamps right on top of each other cannot be told apart, even by a person
         box = _apply_ink(page, coverage, design.color_bgr, x, y)
         if box is not None:
             boxes.append(box)
     return boxes
-
-
-def _overlap_fraction(a: Box, b: Box) -> float:
-    iw = min(a.x1, b.x1) - max(a.x0, b.x0)
-    ih = min(a.y1, b.y1) - max(a.y0, b.y0)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    return iw * ih / max(1.0, min(a.area, b.area))
 
 
 # ----------------------------------------------------------------------------- scanning
