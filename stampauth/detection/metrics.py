@@ -189,9 +189,10 @@ def precision_recall_at(
 def evaluate_detections(
     pages: Sequence[LabeledPage],
     predictions_per_page: Sequence[Sequence[Detection]],
-    score_threshold: float,
+    score_threshold: float | Mapping[str, float],
 ) -> dict[str, dict[str, float | int]]:
-    """Per kind with GT in ``pages``: ``ap50``, ``precision``, ``recall`` (IoU 0.5, at ``score_threshold``), counts.
+    """Per kind with GT in ``pages``: ``ap50``, ``precision``, ``recall`` (IoU 0.5, at ``score_threshold``,
+    one for every kind or one per kind), counts.
 
     ``predictions_per_page[i]`` are the detections on ``pages[i]``. ``n_images`` counts pages holding
     that kind, ``n_boxes`` its GT boxes, ``n_detections`` its detections at ``score_threshold`` or more.
@@ -206,7 +207,8 @@ def evaluate_detections(
         if n_boxes == 0:
             continue
         ap = average_precision(detections, ground_truth, kind)
-        precision, recall, tp, fp, _ = precision_recall_at(detections, ground_truth, kind, score_threshold)
+        threshold = score_threshold[kind] if isinstance(score_threshold, Mapping) else score_threshold
+        precision, recall, tp, fp, _ = precision_recall_at(detections, ground_truth, kind, threshold)
         report[kind] = {
             "ap50": round(ap, 4),
             "precision": round(precision, 4),

@@ -124,41 +124,38 @@ def training_sample(page, rng: np.random.Generator, crop: int, shrink: float) ->
     return np.clip(x, 0, 255) / 255.0, target
 
 
-def predict_pages(detector, pages, min_score: float = 0.05):
-    """Detections of ``detector`` on cached pages (as ``[(jpeg, boxes)]``) -> per-page lists."""
-    return [detector.detect(_decode(data), min_score=min_score) for data, _ in pages]
-
-
-def as_labeled(pages):
+def validate(detector, pages, min_score: float = 0.05):
+    """Cached pages (``[(jpeg, boxes)]``) -> their labels and ``detector``'s detections, decoding each page once."""
     from stampauth.detection.metrics import LabeledPage
     from stampauth.detection.types import Box
 
-    labeled = []
+    labeled, predictions = [], []
     for i, (data, boxes) in enumerate(pages):
-        h, w = _decode(data).shape[:2]
+        image = _decode(data)
+        h, w = image.shape[:2]
         labeled.append(LabeledPage(Path(f"val-{i}"), w, h, tuple((KINDS[int(c)], Box(*map(float, b))) for c, *b in boxes)))
-    return labeled
+        predictions.append(detector.detect(image, min_score=min_score))
+    return labeled, predictions
 
 
 def choose_thresholds(labeled, predictions) -> tuple[dict, dict]:
     """Per kind, the confidence threshold with the best F1 on the validation pages, and the metrics there."""
-    from stampauth.detection.metrics import evaluate_detections
+    from stampauth.detection.metrics import evaluate_detections, precision_recall_at
 
-    best: dict[str, tuple[float, float]] = {}
-    for threshold in np.arange(0.2, 0.91, 0.05):
-        report = evaluate_detections(labeled, predictions, float(threshold))
-        for kind, row in report.items():
-            p, r = row["precision"], row["recall"]
-            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
-            if f1 > best.get(kind, (-1, 0))[0]:
-                best[kind] = (f1, round(float(threshold), 2))
-    thresholds = {kind: best.get(kind, (0, 0.5))[1] for kind in KINDS}
-    metrics = {}
+    ground_truth = {i: page.boxes for i, page in enumerate(labeled)}
+    detections = dict(enumerate(predictions))
+    thresholds = {}
     for kind in KINDS:
-        row = evaluate_detections(labeled, predictions, thresholds[kind]).get(kind)
-        if row:
-            metrics[kind] = row
-    return thresholds, metrics
+        best = (-1.0, 0.5)  # kinds without validation marks keep 0.5
+        if any(k == kind for page in labeled for k, _ in page.boxes):
+            for threshold in np.arange(0.2, 0.91, 0.05):
+                p, r, *_ = precision_recall_at(detections, ground_truth, kind, float(threshold))
+                p, r = round(p, 4), round(r, 4)  # as the report rounds them, so near-ties break the same way
+                f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+                if f1 > best[0]:
+                    best = (f1, round(float(threshold), 2))
+        thresholds[kind] = best[1]
+    return thresholds, evaluate_detections(labeled, predictions, thresholds)
 
 
 def git_commit() -> str:
@@ -255,8 +252,7 @@ def train(args) -> dict:
     weights = out_dir / f"{DETECTOR_FILE}.keras"
     model.save(weights)
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
-    labeled = as_labeled(val_pages)
-    predictions = predict_pages(MarkDetector(draft, model), val_pages)
+    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
     thresholds, metrics = choose_thresholds(labeled, predictions)
     log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
     card = DetectorCard(
