@@ -99,11 +99,19 @@ def _where(claim: DocumentClaim) -> str:
     return f"{kind}{page}{region}"
 
 
-def judge_claim(claim: DocumentClaim, verifications: list[MarkVerification]) -> ClaimResult:
-    """The outcome of ``claim`` from the verifications of its candidate marks against its identity."""
+def judge_claim(claim: DocumentClaim, verifications: list[MarkVerification],
+                unverifiable_kinds: tuple[str, ...] = ()) -> ClaimResult:
+    """The outcome of ``claim`` from the verifications of its candidate marks against its identity.
+
+    ``unverifiable_kinds``: kinds of marks the claim admits that were found but that no loaded model can verify.
+    """
     if not verifications:
-        return ClaimResult(claim, ClaimOutcome.MISSING_MARK, Verdict.FORGED, None,
-                           f"no {_where(claim)} was found on the document")
+        explanation = f"no {_where(claim)} was found on the document"
+        if unverifiable_kinds:
+            kinds = sorted(unverifiable_kinds)
+            explanation += (f"; {' and '.join(kinds)} mark(s) were found, but this server has no "
+                            f"{' or '.join(kinds)} model to verify them")
+        return ClaimResult(claim, ClaimOutcome.MISSING_MARK, Verdict.FORGED, None, explanation)
     compared = [v for v in verifications if v.decision.verdict is not Verdict.NO_REFERENCE]
     if not compared:
         kinds = sorted({v.mark.kind for v in verifications})

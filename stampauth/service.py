@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from stampauth.annotate import annotate_page
 from stampauth.detection.detector import MarkDetector, load_detector
 from stampauth.detection.types import Detection
 from stampauth.documents import (
-    ClaimOutcome, ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, judge_claim,
+    ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, judge_claim,
 )
 from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted, Unimplemented
 from stampauth.io import InputLimits, Page, decode_document, decode_image
@@ -362,12 +362,8 @@ class StampAuth:
                     decision = decision.with_specimen_ids(specimen_ids)
                 mine.append(MarkVerification(index, mark, claim.identity_id, decision))
             verifications += mine
-            result = judge_claim(claim, mine)
-            unverifiable = sorted({m.kind for m in marks if claim.admits(m) and m.kind not in self.encoders})
-            if result.outcome is ClaimOutcome.MISSING_MARK and unverifiable:
-                result = replace(result, explanation=f"{result.explanation}; {' and '.join(unverifiable)} mark(s) were "
-                                 f"found, but this server has no {' or '.join(unverifiable)} model to verify them")
-            results.append(result)
+            unverifiable = tuple({m.kind for m in marks if claim.admits(m) and m.kind not in self.encoders})
+            results.append(judge_claim(claim, mine, unverifiable))
         annotated = []
         if annotate:
             best = {}
