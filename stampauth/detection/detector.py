@@ -8,7 +8,7 @@ threshold per kind, so the weights are always used as they were trained.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,6 +17,7 @@ import numpy as np
 from stampauth.detection.model import N_KINDS, SIZE_MULTIPLE, STRIDE
 from stampauth.detection.types import KINDS, Box, Detection
 from stampauth.errors import FailedPrecondition
+from stampauth.modeling.card import known_fields, models_dir
 
 DETECTOR_FILE = "mark_detector"
 
@@ -38,9 +39,7 @@ class DetectorCard:
 
     @classmethod
     def from_json(cls, text: str) -> "DetectorCard":
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return cls(**known_fields(cls, json.loads(text)))
 
 
 def page_input(image_bgr: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
@@ -141,8 +140,6 @@ class MarkDetector:
 def load_detector(directory: str | Path | None = None) -> MarkDetector:
     """The factory: ``models/mark_detector.keras`` + ``.json`` -> :class:`MarkDetector`."""
     import keras
-
-    from stampauth.modeling.card import models_dir
 
     base = Path(directory) if directory else models_dir()
     weights, card_path = base / f"{DETECTOR_FILE}.keras", base / f"{DETECTOR_FILE}.json"

@@ -59,12 +59,16 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelCard":
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        data = {key: value for key, value in data.items() if key in known}
+        data = known_fields(cls, json.loads(text))
         data["preprocess"] = PreprocessConfig(**data["preprocess"])
         data["scoring"] = ScoringConfig(**data["scoring"])
         return cls(**data)
+
+
+def known_fields(cls, data: dict) -> dict:
+    """``data`` without the keys ``cls`` (a dataclass) has no field for: cards written by newer versions still load."""
+    known = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in known}
 
 
 def weights_digest(path: Path) -> str:

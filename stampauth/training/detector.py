@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import pickle
 import time
 from collections import deque
@@ -29,6 +28,7 @@ import cv2
 import numpy as np
 
 from stampauth.detection.types import KINDS
+from stampauth.training import run_command
 
 log = logging.getLogger("stampauth.train")
 SHARD = 100
@@ -308,12 +308,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="stampauth train detector", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(train(args)["metrics"], indent=2))
+    run_command("detector", __doc__.splitlines()[0], add_arguments, train, "metrics", argv)
 
 
 if __name__ == "__main__":

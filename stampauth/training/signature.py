@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
-import os
 import pickle
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +33,8 @@ from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, clean_ink_mask, ink_bbox, preprocess_mark
 from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
+from stampauth.synth.signatures import forgery_of, random_style, render_signature
+from stampauth.training import run_command
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
@@ -116,8 +116,6 @@ class BatchSampler:
                 next_negative -= 1
         for k in range(self.synthetic_writers):
             # a writer simulated from pen trajectories, with skilled forgeries of their style
-            from stampauth.synth.signatures import forgery_of, random_style
-
             writer_style_ = random_style(rng)
             for _ in range(self.n_genuine):
                 images.append(self.synthetic_canvas(writer_style_, rng))
@@ -129,8 +127,6 @@ class BatchSampler:
         return np.stack(images)[..., None].astype(np.float32), np.array(labels, np.int32)
 
     def synthetic_canvas(self, style, rng: np.random.Generator) -> np.ndarray:
-        from stampauth.synth.signatures import render_signature
-
         coverage = render_signature(style, rng, height_px=int(rng.integers(60, 150)))
         gray = (255.0 - coverage * rng.uniform(150, 235)).astype(np.uint8)
         gray = np.pad(gray, int(rng.integers(4, 20)), constant_values=255)
@@ -349,12 +345,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="stampauth train signature", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(train(args)["scoring"], indent=2))
+    run_command("signature", __doc__.splitlines()[0], add_arguments, train, "scoring", argv)
 
 
 if __name__ == "__main__":
