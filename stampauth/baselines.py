@@ -2,6 +2,9 @@
 
 Each baseline turns a crop into features once (``features``) and compares two feature sets
 (``similarity``, higher = more alike); a query's score against K references is the mean.
+For stamps the crops go through the stamp preprocessing (colour ink separation, round canvas) and
+the correlation baseline compares each reference with the best of the query's rotations, as the
+model does, so the comparison is about the features and not about rotation handling.
 """
 
 from __future__ import annotations
@@ -9,22 +12,26 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stampauth.preprocess import PreprocessConfig, preprocess_mark
+from stampauth.preprocess import PreprocessConfig, preprocess_any, rotation_views
 
-CANVAS = PreprocessConfig(canvas_height=120, canvas_width=240)
+CANVASES = {
+    "signature": PreprocessConfig(canvas_height=120, canvas_width=240),
+    "stamp": PreprocessConfig(canvas_height=160, canvas_width=160, pipeline="stamp", rotation_views=24),
+}
 
 
 class OrbBaseline:
-    """ORB keypoints on the ink canvas; similarity = ratio-test matches / fewer keypoints."""
+    """ORB keypoints on the ink canvas; similarity = ratio-test matches / fewer keypoints (rotation-invariant)."""
 
     name = "orb"
 
-    def __init__(self):
+    def __init__(self, kind: str = "signature"):
+        self.config = CANVASES[kind]
         self._orb = cv2.ORB_create(nfeatures=500, edgeThreshold=8, patchSize=15)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
 
     def features(self, image: np.ndarray):
-        canvas = (255 - preprocess_mark(image, CANVAS) * 255).astype(np.uint8)
+        canvas = (255 - preprocess_any(image, self.config) * 255).astype(np.uint8)
         _, descriptors = self._orb.detectAndCompute(canvas, None)
         return descriptors
 
@@ -39,26 +46,34 @@ class OrbBaseline:
 
 
 class CorrelationBaseline:
-    """Pearson correlation of the normalised ink canvases (blurred a little to tolerate jitter)."""
+    """Pearson correlation of the normalised ink canvases (blurred a little to tolerate jitter);
+    stamps: the best over the second image's rotations."""
 
     name = "correlation"
 
+    def __init__(self, kind: str = "signature"):
+        self.config = CANVASES[kind]
+
     def features(self, image: np.ndarray):
-        canvas = cv2.GaussianBlur(preprocess_mark(image, CANVAS), (0, 0), 2.0).ravel()
-        canvas = canvas - canvas.mean()
-        return canvas / (np.linalg.norm(canvas) + 1e-9)
+        canvas = cv2.GaussianBlur(preprocess_any(image, self.config), (0, 0), 2.0)
+        views = rotation_views(canvas, self.config.rotation_views).reshape(self.config.rotation_views, -1)
+        views = views - views.mean(axis=1, keepdims=True)
+        return views / (np.linalg.norm(views, axis=1, keepdims=True) + 1e-9)  # (views, pixels); row 0 unturned
 
     def similarity(self, first, second) -> float:
-        return float(first @ second)
+        return float((second @ first[0]).max())
 
 
 class SsimBaseline:
-    """Structural similarity (SSIM, Gaussian window) of the normalised ink canvases."""
+    """Structural similarity (SSIM, Gaussian window) of the normalised ink canvases (signatures only)."""
 
     name = "ssim"
 
+    def __init__(self, kind: str = "signature"):
+        self.config = CANVASES[kind]
+
     def features(self, image: np.ndarray):
-        return preprocess_mark(image, CANVAS).astype(np.float64)
+        return preprocess_any(image, self.config).astype(np.float64)
 
     def similarity(self, first, second) -> float:
         c1, c2 = 0.01**2, 0.03**2
@@ -71,4 +86,8 @@ class SsimBaseline:
         return float(ssim.mean())
 
 
-BASELINES = (OrbBaseline, CorrelationBaseline, SsimBaseline)
+BASELINES = {
+    "signature": (OrbBaseline, CorrelationBaseline, SsimBaseline),
+    # SSIM over 24 rotations of every pair would take longer than the rest of the evaluation together
+    "stamp": (OrbBaseline, CorrelationBaseline),
+}

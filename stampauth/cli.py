@@ -232,14 +232,14 @@ def _verification_json(v) -> dict:
 def cmd_preprocess(args) -> int:
     from stampauth.io import decode_image
     from stampauth.modeling.card import ModelCard, models_dir
-    from stampauth.preprocess import dump_stages, preprocess_mark
+    from stampauth.preprocess import dump_stages, preprocess_any
 
     card_path = Path(args.models_dir or models_dir()) / f"{args.kind}_encoder.json"
     config = ModelCard.from_json(card_path.read_text()).preprocess
     with open(args.image, "rb") as handle:
         image = decode_image(handle.read())
     debug: dict = {}
-    preprocess_mark(image, config, debug)
+    preprocess_any(image, config, debug)
     for path in dump_stages(debug, args.out):
         print(path)
     return 0
@@ -250,6 +250,10 @@ def cmd_train(args) -> int:
         from stampauth.training import detector
 
         detector.main(args.extra)
+    elif args.what == "stamp":
+        from stampauth.training import stamp
+
+        stamp.main(args.extra)
     else:
         from stampauth.training import signature
 
@@ -258,6 +262,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_synth(args) -> int:
+    if args.what == "stamps":
+        from stampauth.synth.stamp_sets import write_stamp_set
+
+        summary = write_stamp_set(args.out, args.count, args.seed)
+        print(json.dumps(summary, indent=2))
+        return 0
     from stampauth.synth.documents import SignatureBank, write_dataset
 
     bank = None
@@ -267,6 +277,15 @@ def cmd_synth(args) -> int:
     out = write_dataset(args.out, args.count, args.seed, bank, args.long_side,
                         progress=_progress("pages") if sys.stderr.isatty() else None)
     print(f"wrote {args.count} pages to {out} (images/, labels/ in YOLO format, classes.txt)")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from stampauth.real_stamps import build_real_stamp_set
+
+    counts = build_real_stamp_set(args.pages, args.out, args.groups)
+    print(f"wrote {sum(counts.values())} stamp crops of {len(counts)} physical stamps to {args.out} "
+          f"(labels.csv for 'stampauth eval stamps'): {json.dumps(counts)}")
     return 0
 
 
@@ -347,26 +366,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     preprocess = commands.add_parser("preprocess", help="write every preprocessing stage of a crop as PNGs")
     preprocess.add_argument("image", help="a cropped mark (PNG, JPEG, TIFF, BMP, WebP)")
-    preprocess.add_argument("--kind", default="signature", choices=["signature"])
+    preprocess.add_argument("--kind", default="signature", choices=["signature", "stamp"])
     preprocess.add_argument("--out", required=True, help="folder for the stage images")
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|detector --help')",
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|stamp|detector --help')",
                                 add_help=False)
-    train.add_argument("what", choices=["signature", "detector"])
+    train.add_argument("what", choices=["signature", "stamp", "detector"])
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")
-    synth.add_argument("what", choices=["documents"])
-    synth.add_argument("--out", required=True, help="folder for images/, labels/ (YOLO) and classes.txt")
-    synth.add_argument("--count", type=int, default=20, help="number of pages")
+    synth.add_argument("what", choices=["documents", "stamps"])
+    synth.add_argument("--out", required=True, help="documents: folder for images/, labels/ (YOLO) and classes.txt; "
+                       "stamps: folder for <design>/genuine|forged/ images and labels.csv (as 'eval stamps' reads)")
+    synth.add_argument("--count", type=int, default=20, help="number of pages (documents) or stamp designs (stamps)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
     synth.add_argument("--signatures", default="", help="a labelled signature set to take real signatures from")
     synth.add_argument("--signature-card", default="models/signature_encoder.json",
                        help="only this card's training writers are taken from --signatures")
     synth.set_defaults(func=cmd_synth)
+
+    data = commands.add_parser("data", help="build evaluation sets from public data")
+    data.add_argument("what", choices=["real-stamps"], help="real-stamps: same/different physical stamp crops "
+                      "from the stamp-detection pages, grouped by the committed grouping file")
+    data.add_argument("--pages", required=True, help="the stamp-detection folder (images/, labels/)")
+    data.add_argument("--out", required=True, help="folder for the crops and labels.csv")
+    data.add_argument("--groups", default=None, help="another grouping CSV (page,box,stamp); default: the shipped one")
+    data.set_defaults(func=cmd_data)
     return parser
 
 

@@ -62,3 +62,11 @@ def split_writers(writers: list[str], n_validation: int, seed: int) -> tuple[lis
     rng = np.random.default_rng(seed)
     validation = set(rng.choice(unique, size=n_validation, replace=False).tolist())
     return sorted(w for w in unique if w not in validation), sorted(validation)
+
+
+def read_colour(path: Path) -> np.ndarray:
+    """Image file -> ``(H, W, 3) uint8`` BGR (grey files come back with three equal channels)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InvalidInput(f"cannot read image {path}")
+    return image

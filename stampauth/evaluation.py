@@ -122,7 +122,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     import time
 
     from stampauth.baselines import BASELINES
-    from stampauth.datasets import read_gray, read_labels
+    from stampauth.datasets import read_colour, read_gray, read_labels
     from stampauth.errors import InvalidInput
     from stampauth.modeling.card import load_encoder
     from stampauth.scoring import error_rates_at, fewshot_score, threshold_for
@@ -136,16 +136,18 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         marks = [mark for mark in marks if mark.writer in heldout]
         if not marks:
             raise InvalidInput("none of the model card's validation writers is in this data set; drop --heldout")
-    images = [read_gray(mark.path) for mark in marks]
+    # stamps are separated from the print under them by colour: read them in colour
+    images = [(read_colour if kind == "stamp" else read_gray)(mark.path) for mark in marks]
     trials = make_trials(marks, references, seed)
     started = time.perf_counter()
     canvases = np.stack([encoder.preprocess(image) for image in images])
     preprocess_s = time.perf_counter() - started
     started = time.perf_counter()
-    embeddings = encoder.embed(canvases)
+    queries = encoder.embed_queries(canvases)  # (n, views, d): a stamp query at every rotation
     embed_s = time.perf_counter() - started
+    embeddings = queries[:, 0, :]  # the unturned view serves as the reference embedding
     scoring = encoder.card.scoring
-    scores = run_protocol(trials, lambda refs, q: fewshot_score(embeddings[q], embeddings[list(refs)], scoring)[0])
+    scores = run_protocol(trials, lambda refs, q: fewshot_score(queries[q], embeddings[list(refs)], scoring)[0])
     result = summarize(scores)
     # FAR/FRR at the shipped operating point: each score against the threshold for its reference count
     def margins(values, counts):
@@ -165,11 +167,15 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         seed=seed,
         preprocess_ms_per_crop=round(1000 * preprocess_s / len(images), 3),
         embed_ms_per_crop=round(1000 * embed_s / len(images), 3),
+        query_views=encoder.views,
     )
+    if kind == "stamp":
+        result["eer_by_change"] = eer_by_forgery_change(marks, scores_by_query(trials, queries, embeddings, scoring),
+                                                        scores.genuine)
     if baselines:
         result["baselines"] = {}
-        for baseline_class in BASELINES:
-            baseline = baseline_class()
+        for baseline_class in BASELINES[kind]:
+            baseline = baseline_class(kind)
             features = [baseline.features(image) for image in images]
             baseline_scores = run_protocol(
                 trials, lambda refs, q: float(np.mean([baseline.similarity(features[r], features[q]) for r in refs]))
@@ -179,3 +185,25 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
                 key: summary[key] for key in ("eer", "eer_random", "auc", "eer_threshold")
             }
     return result
+
+
+def scores_by_query(trials, queries, embeddings, scoring) -> dict[int, float]:
+    """Each skilled query's score against its trial's references (for breakdowns by forgery)."""
+    from stampauth.scoring import fewshot_score
+
+    return {q: fewshot_score(queries[q], embeddings[list(trial.references)], scoring)[0]
+            for trial in trials for q in trial.skilled}
+
+
+def eer_by_forgery_change(marks: Sequence[LabelledMark], skilled_scores: dict[int, float],
+                          genuine_scores: Sequence[float]) -> dict:
+    """Genuine-versus-forged EER for each kind of change a re-made stamp has (the ``forger`` column's
+    ``-remade-<change>+<change>`` suffix; a forgery with two changes counts for both)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for index, score in skilled_scores.items():
+        forger = marks[index].forger
+        changes = forger.split("-remade-", 1)[1] if "-remade-" in forger else "unknown"
+        for change in changes.split("+"):
+            groups[change].append(score)
+    return {change: {"n": len(values), "eer": equal_error_rate(genuine_scores, values)[0]}
+            for change, values in sorted(groups.items())}

@@ -43,6 +43,8 @@ class PreprocessConfig:
     min_component_frac: float = 0.0005  # ink blobs smaller than this fraction of the image are specks
     margin_frac: float = 0.02  # border kept around the ink, relative to the canvas
     remove_rules: bool = False  # erase printed rule lines (signature lines, table borders) crossing a crop
+    pipeline: str = "signature"  # "signature": preprocess_mark; "stamp": preprocess_stamp (colour ink, round canvas)
+    rotation_views: int = 1  # stamps: a query is embedded at this many rotations (360 / n degrees apart)
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:
@@ -63,6 +65,17 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         bgr = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         return cv2.cvtColor(bgr.astype(np.uint8), cv2.COLOR_BGR2GRAY)
     raise InvalidInput(f"unsupported image shape {image.shape}")
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray | None:
+    """``(H, W, 3)`` BGR or ``(H, W, 4)`` BGRA uint8 -> ``(H, W, 3)`` BGR (transparency over white paper);
+    ``None`` for a grey image, which has no colour to separate inks by."""
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        return None
+    if image.shape[2] == 3:
+        return image
+    alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+    return (image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
 
 
 def denoise(gray: np.ndarray, ksize: int = 3) -> np.ndarray:
@@ -213,3 +226,155 @@ def dump_stages(debug: dict, directory: str | Path, prefix: str = "") -> list[Pa
         cv2.imwrite(str(path), picture)
         written.append(path)
     return written
+
+
+# --------------------------------------------------------------------------------------------------
+# Stamps: the ink of one colour, on a square canvas that any rotation keeps whole
+
+MIN_STAMP_CHROMA = 28.0  # below this (0-255 scale) a crop has no coloured ink worth separating: treat as black
+HUE_TOLERANCE = 14  # OpenCV hue units (0-180): how far from the stamp's dominant hue its ink may stray
+
+
+def chroma_and_hue(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(H, W, 3) uint8`` BGR -> ``(chroma (H, W) float32 in [0, 255], hue (H, W) uint8 in [0, 180))``.
+
+    Chroma (max - min channel) is high for stamp-pad inks and near zero for black print, grey
+    pencil and white paper, whatever their darkness: it is what tells a stamp from the text under it.
+    """
+    channels = bgr.astype(np.int16)
+    chroma = (channels.max(axis=2) - channels.min(axis=2)).astype(np.float32)
+    hue = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)[:, :, 0]
+    return chroma, hue
+
+
+def dominant_hue(hue: np.ndarray, weight: np.ndarray) -> int:
+    """The hue (0-180) carrying the most ``weight``, from a circularly smoothed histogram."""
+    histogram = np.bincount(hue.ravel(), weights=weight.ravel(), minlength=180)[:180]
+    smooth = np.zeros(180)
+    for offset in range(-6, 7):
+        smooth += np.roll(histogram, offset)
+    return int(np.argmax(smooth))
+
+
+def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pipeline="stamp")) -> tuple[np.ndarray, str]:
+    """Any 8-bit crop -> ``(ink (H, W) float32 in [0, 1], how)`` with ``how`` = ``"colour"`` or ``"black"``.
+
+    A coloured stamp is taken from its colour alone: chroma within :data:`HUE_TOLERANCE` of the
+    crop's dominant ink hue, Otsu-thresholded, so black text, table rules and a blue-black signature of
+    another hue under it drop out.  A black (or grey-scanned) stamp falls back to darkness with Otsu,
+    printed rule lines erased and the ink away from the stamp's body removed by morphology.
+    """
+    bgr = to_bgr(image)
+    if bgr is not None:
+        chroma, hue = chroma_and_hue(denoise(bgr, config.denoise_ksize) if config.denoise_ksize > 1 else bgr)
+        if float(np.percentile(chroma, 99.5)) >= MIN_STAMP_CHROMA:
+            strong = chroma > MIN_STAMP_CHROMA
+            centre = dominant_hue(hue[strong], chroma[strong])
+            distance = np.abs(hue.astype(np.int16) - centre)
+            distance = np.minimum(distance, 180 - distance)
+            chroma = np.where(distance <= HUE_TOLERANCE, chroma, 0.0).astype(np.float32)
+            levels = np.clip(chroma, 0, 255).astype(np.uint8)
+            mask, _ = otsu_binarize(255 - levels)
+            mask = remove_specks(mask, int(config.min_component_frac * mask.size))
+            return _normalize_ink(chroma, mask), "colour"
+    gray = denoise(to_grayscale(image), config.denoise_ksize)
+    mask, _ = otsu_binarize(gray)
+    mask = remove_specks(remove_rule_lines(mask), int(config.min_component_frac * mask.size))
+    darkness = 255.0 - gray.astype(np.float32)
+    return _normalize_ink(darkness, mask), "black"
+
+
+def _normalize_ink(strength: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Strength (any scale) inside ``mask`` -> ``[0, 1]``, the 95th percentile of the ink mapped to 1."""
+    ink = np.where(mask > 0, strength, 0.0).astype(np.float32)
+    values = ink[mask > 0]
+    if values.size:
+        top = float(np.percentile(values, 95))
+        if top > 1e-3:
+            ink = np.clip(ink / top, 0.0, 1.0)
+    return ink
+
+
+def stamp_body(ink: np.ndarray, reach: float = 0.06, min_share: float = 0.12) -> np.ndarray:
+    """``ink (H, W) float32`` -> the same with ink far from the stamp's body removed.
+
+    Ink blobs closer than ``reach`` of the crop's long side are grouped (dilation); a group that
+    touches the crop's edge and holds less than ``min_share`` of all ink is a piece of something else
+    the crop cut into (another stamp, a coloured logo) and is dropped.  Small groups inside stay:
+    dots and stars are part of many stamps.
+    """
+    mask = (ink > 0).astype(np.uint8)
+    if not mask.any():
+        return ink
+    size = max(3, int(reach * max(ink.shape)) | 1)
+    grouped = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    count, labels = cv2.connectedComponents(grouped, connectivity=8)
+    if count <= 2:
+        return ink
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    edge = np.zeros(count, bool)
+    edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    keep = (mass >= min_share * mass[1:].sum()) | ~edge
+    keep[0] = False
+    return np.where(keep[labels], ink, 0.0).astype(np.float32)
+
+
+def preprocess_stamp(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pipeline="stamp"),
+                     debug: dict | None = None) -> np.ndarray:
+    """Crop of a stamp (any 8-bit layout; colour gives the best separation) -> model input.
+
+    Returns ``(config.canvas_height, config.canvas_width) float32`` in ``[0, 1]`` (square canvases
+    are expected).  The ink's minimum enclosing circle, not its box, is scaled to the canvas: the
+    circle does not change when the stamp turns, so impressions at any angle get the same scale and
+    :func:`rotate_canvas` never cuts ink off.  Raises :class:`InvalidInput` when there is no ink.
+    """
+    height, width = image.shape[:2]
+    limit = 4 * max(config.canvas_height, config.canvas_width)
+    if max(height, width) > limit:  # no detail the canvas could show is lost, and the rest is faster
+        scale = limit / max(height, width)
+        image = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))), interpolation=cv2.INTER_AREA)
+    ink, how = stamp_ink(image, config)
+    ink = stamp_body(ink)
+    ys, xs = np.nonzero(ink > 0)
+    if xs.size == 0:
+        raise InvalidInput("the image contains no ink: send a crop that shows the stamp")
+    (cx, cy), radius = cv2.minEnclosingCircle(np.stack([xs, ys], axis=1).astype(np.float32))
+    radius = max(radius, 2.0)
+    side = min(config.canvas_height, config.canvas_width)
+    target = side / 2 * (1 - 2 * config.margin_frac)
+    scale = target / radius
+    # one affine map: the circle's centre to the canvas centre, its radius to ``target``
+    if scale < 1:  # shrink with area averaging first so thin strokes do not alias away
+        small = cv2.resize(ink, (max(1, int(round(ink.shape[1] * scale))), max(1, int(round(ink.shape[0] * scale)))),
+                           interpolation=cv2.INTER_AREA)
+        # pixel centres: x' = (x + 0.5) * s - 0.5
+        cx = (cx + 0.5) * small.shape[1] / ink.shape[1] - 0.5
+        cy = (cy + 0.5) * small.shape[0] / ink.shape[0] - 0.5
+        ink, scale = small, 1.0
+    matrix = np.float32([[scale, 0, (config.canvas_width - 1) / 2 - scale * cx],
+                         [0, scale, (config.canvas_height - 1) / 2 - scale * cy]])
+    canvas = cv2.warpAffine(ink, matrix, (config.canvas_width, config.canvas_height), flags=cv2.INTER_LINEAR,
+                            borderValue=0.0)
+    canvas = np.clip(canvas, 0.0, 1.0).astype(np.float32)
+    if debug is not None:
+        debug.update(image=image if image.ndim == 2 else image[:, :, :3], **{f"ink_{how}": ink}, canvas=canvas)
+    return canvas
+
+
+def rotate_canvas(canvas: np.ndarray, degrees: float) -> np.ndarray:
+    """``(S, S) float32`` canvas turned ``degrees`` counter-clockwise about its centre (same shape)."""
+    height, width = canvas.shape
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, 1.0)
+    return cv2.warpAffine(canvas, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def rotation_views(canvas: np.ndarray, views: int) -> np.ndarray:
+    """``(S, S)`` -> ``(views, S, S)``: the canvas at 0, 360/views, ... degrees (the query side of stamp scoring)."""
+    return np.stack([canvas if k == 0 else rotate_canvas(canvas, 360.0 * k / views) for k in range(max(1, views))])
+
+
+def preprocess_any(image: np.ndarray, config: PreprocessConfig, debug: dict | None = None) -> np.ndarray:
+    """The pipeline ``config`` names: :func:`preprocess_mark` (signatures) or :func:`preprocess_stamp`."""
+    if config.pipeline == "stamp":
+        return preprocess_stamp(image, config, debug)
+    return preprocess_mark(image, config, debug)

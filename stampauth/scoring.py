@@ -78,9 +78,15 @@ class Decision:
 
 
 def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConfig) -> tuple[float, np.ndarray]:
-    """``query (d,)`` and ``references (k, d)`` unit vectors -> ``(score, per-reference similarities (k,))``."""
+    """``query (d,)`` or ``(views, d)`` and ``references (k, d)`` unit vectors -> ``(score, per-reference similarities (k,))``.
+
+    With several views of the query (a stamp at several rotations) each reference is compared with
+    the view most like it: the references need not share one orientation.
+    """
     references = np.atleast_2d(references)
-    similarities = references @ query
+    similarities = references @ query.T if query.ndim == 2 else references @ query
+    if similarities.ndim == 2:
+        similarities = similarities.max(axis=1)
     mean_similarity = float(similarities.mean())
     k = references.shape[0]
     if k < max(2, config.normalize_from) or config.normalization == "none":
@@ -120,7 +126,7 @@ def decide(score: float, config: ScoringConfig, references: int = 1) -> Verdict:
 def make_decision(
     query: np.ndarray, references: np.ndarray, config: ScoringConfig, model_version: str
 ) -> Decision:
-    """Score ``query (d,)`` against ``references (k, d)``; ``k = 0`` gives NO_REFERENCE."""
+    """Score ``query (d,)`` or ``(views, d)`` against ``references (k, d)``; ``k = 0`` gives NO_REFERENCE."""
     if references.size == 0:
         return Decision(
             verdict=Verdict.NO_REFERENCE,

@@ -56,8 +56,10 @@ def test_missing_model_files_fail_with_a_fix(tmp_path):
 
     with pytest.raises(FailedPrecondition, match="STAMPAUTH_MODELS_DIR"):
         load_encoder("signature", tmp_path)
+    with pytest.raises(FailedPrecondition, match="STAMPAUTH_MODELS_DIR"):
+        load_encoder("stamp", tmp_path)
     with pytest.raises(FailedPrecondition, match="no model"):
-        load_encoder("stamp")
+        load_encoder("seal")
 
 
 def test_inference_embeddings_do_not_collapse(encoder):

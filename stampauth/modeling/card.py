@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from stampauth.errors import FailedPrecondition
-from stampauth.preprocess import PreprocessConfig, preprocess_mark
+from stampauth.preprocess import PreprocessConfig, preprocess_any, rotation_views
 from stampauth.scoring import ScoringConfig
 
-MODEL_FILES = {"signature": "signature_encoder"}
+MODEL_FILES = {"signature": "signature_encoder", "stamp": "stamp_encoder"}
 _CANDIDATE_DIRS = (
     Path(__file__).resolve().parents[2] / "models",  # a source checkout / editable install
     Path(sys.prefix) / "share" / "stampauth" / "models",  # a regular install (setup.cfg data_files)
@@ -101,7 +101,27 @@ class MarkEncoder:
 
     def preprocess(self, image: np.ndarray, debug: dict | None = None) -> np.ndarray:
         """Any 8-bit crop -> ``(H, W) float32`` canvas."""
-        return preprocess_mark(image, self.card.preprocess, debug)
+        return preprocess_any(image, self.card.preprocess, debug)
+
+    @property
+    def views(self) -> int:
+        """How many views of a query are compared with each reference (rotations, for stamps)."""
+        return max(1, self.card.preprocess.rotation_views)
+
+    def embed_queries(self, canvases: np.ndarray) -> np.ndarray:
+        """``(n, H, W)`` query canvases -> ``(n, views, embedding_dim)``.
+
+        A stamp can be pressed at any angle: each query is embedded at ``views`` rotations and every
+        reference is compared with the view that matches it best (see :func:`stampauth.scoring.fewshot_score`).
+        References are embedded once, as they are (:meth:`embed`).
+        """
+        canvases = np.asarray(canvases, dtype=np.float32)
+        if canvases.ndim == 2:
+            canvases = canvases[None]
+        if self.views == 1:
+            return self.embed(canvases)[:, None, :]
+        turned = np.concatenate([rotation_views(canvas, self.views) for canvas in canvases])
+        return self.embed(turned).reshape(len(canvases), self.views, -1)
 
     def embed(self, canvases: np.ndarray, batch_size: int = 64) -> np.ndarray:
         canvases = np.asarray(canvases, dtype=np.float32)

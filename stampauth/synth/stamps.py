@@ -102,6 +102,9 @@ class StampDesign:
     footer: str = ""  # signature blocks: the caption under the line
     align: str = "center"  # frameless text: "center" or "left"
     line_scale: tuple[float, ...] = ()  # frameless text: relative size of each line
+    # 0: the original rubber. Any other (positive) value: a re-made rubber copying this design, with its own
+    # wear nicks and emblem details; a picture on it is re-traced, ``remake % 3`` saying how freely (0 least).
+    remake: int = 0
 
     @property
     def color_bgr(self) -> tuple[int, int, int]:
@@ -784,6 +787,11 @@ def _stack(cv: _Canvas, design: StampDesign, items, top: float, bottom: float, w
         y += h + gap * unit
 
 
+def _rubber_rng(design: StampDesign) -> np.random.Generator:
+    """The generator of a rubber's drawing details (emblem variants); a re-made rubber has its own."""
+    return np.random.default_rng(design.seed if not design.remake else [design.seed, 5, design.remake])
+
+
 def _draw_design(design: StampDesign, diameter_px: float) -> np.ndarray:
     """The clean rubber: coverage in [0, 1] on a canvas centred on the stamp, no margins trimmed yet."""
     scale = diameter_px / max(design.width_mm, design.height_mm)  # px per mm
@@ -791,7 +799,7 @@ def _draw_design(design: StampDesign, diameter_px: float) -> np.ndarray:
     pad = 3 + int(math.ceil(0.035 * diameter_px))
     cw, ch = int(math.ceil(W)) + 2 * pad, int(math.ceil(H)) + 2 * pad
     cv = _Canvas(cw, ch, cw / 2, ch / 2)
-    rng = np.random.default_rng(design.seed)  # the rubber's own details, fixed per design
+    rng = _rubber_rng(design)  # the rubber's own details, fixed per design
     if design.kind in ("picture", "text", "signature"):
         _draw_free(cv, design, scale)
         return cv.result()
@@ -924,7 +932,7 @@ def _centre_items(design: StampDesign):
 @functools.lru_cache(maxsize=48)
 def _template(design: StampDesign, diameter_px: int, rotation_deg: float) -> np.ndarray:
     t = _draw_design(design, float(diameter_px))
-    rng = np.random.default_rng([design.seed, 1])
+    rng = np.random.default_rng([design.seed, 1] if not design.remake else [design.seed, 1, design.remake])
     # the rubber's wear: a few nicks where it never prints, a speck of debris that always does
     ys, xs = np.nonzero(t > 0.5)
     scale = diameter_px / max(design.width_mm, design.height_mm)
@@ -1107,7 +1115,7 @@ def _pic_layout(design: StampDesign):
 
 def _pic_natural(design: StampDesign) -> tuple[float, float]:
     """Natural (width, height) of a frameless pictorial stamp, with the picture 1 unit high."""
-    x0, y0, x1, y1 = _ops_bbox(_picture_ops(design.picture, design.seed))
+    x0, y0, x1, y1 = _ops_bbox(_picture_ops(design.picture, design.seed, design.remake))
     aspect = (x1 - x0) / max(1e-6, y1 - y0)
     if not design.centre_text:
         return aspect, 1.0
@@ -1738,9 +1746,24 @@ _PIC_DRAW = {
 }
 
 
+_RETRACE = (0.005, 0.014, 0.026)  # hand re-trace wobble of a re-made rubber's picture, picture units, by remake % 3
+
+
+def _retrace(p: np.ndarray, rng: np.random.Generator, amp: float) -> np.ndarray:
+    """Points ``p (n, 2)`` traced again by hand: a slow wobble along the path and a slight offset."""
+    n = len(p)
+    k = max(2, n // 8 + 1)
+    idx = np.linspace(0, n - 1, k)
+    wobble = np.stack([np.interp(np.arange(n), idx, rng.normal(0, amp, k)) for _ in range(2)], axis=1)
+    out = p + wobble + rng.normal(0, amp * 0.5, 2)
+    if n > 2 and np.allclose(p[0], p[-1]):
+        out[-1] = out[0]
+    return out
+
+
 @functools.lru_cache(maxsize=256)
-def _picture_ops(picture: str, seed: int) -> tuple:
-    """The drawing of a pictorial stamp, fixed by its name and seed."""
+def _picture_ops(picture: str, seed: int, remake: int = 0) -> tuple:
+    """The drawing of a pictorial stamp, fixed by its name and seed (re-traced on a re-made rubber)."""
     rng = np.random.default_rng([seed, 2])
     o = _Ops()
     if picture in ("cat", "bear", "dog", "bunny", "mouse"):
@@ -1766,6 +1789,18 @@ def _picture_ops(picture: str, seed: int) -> tuple:
             out.append(("hatch", [tf(p) for p in op[1]], op[2] + math.degrees(ang), op[3]))
         else:
             out.append((op[0], [tf(p) for p in op[1]]) + op[2:])
+    if remake:
+        rr = np.random.default_rng([seed, 2, remake])
+        amp = _RETRACE[remake % 3]
+        for i, op in enumerate(out):
+            if op[0] == "out":
+                shapes = [("s", _retrace(sh[1], rr, amp), sh[2]) if isinstance(sh, tuple) else _retrace(sh, rr, amp)
+                          for sh in op[1]]
+                out[i] = ("out", shapes, op[2])
+            elif op[0] == "line":
+                out[i] = ("line", _retrace(op[1], rr, amp)) + op[2:]
+            else:
+                out[i] = (op[0], [_retrace(p, rr, amp) for p in op[1]]) + op[2:]
     return tuple(out)
 
 
@@ -1993,7 +2028,7 @@ def _draw_free(cv: _Canvas, design: StampDesign, scale: float) -> None:
         ia, ib = (ta - cap * 0.9) * 0.72, (tb - cap * 0.9) * 0.72
         if ia > 2:
             ib = min(ib, ia)
-    ops = _picture_ops(design.picture, design.seed)
+    ops = _picture_ops(design.picture, design.seed, design.remake)
     if design.centre_text:
         ratio, above = _pic_layout(design)
         nw, nh = _pic_natural(design)

@@ -158,8 +158,12 @@ def embed_clean(encoder, crops, indices, config) -> np.ndarray:
     return encoder.predict(canvases, batch_size=64, verbose=0)
 
 
-def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed) -> tuple[ScoringConfig, dict]:
+def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed, queries=None,
+                   candidates=None) -> tuple[ScoringConfig, dict]:
     """Pick normalisation, thresholds, review band and calibration on the validation writers.
+
+    ``val_embeddings (n, d)`` serve as references; queries are the same embeddings unless
+    ``queries (n, views, d)`` gives several views of each (stamps at several rotations).
 
     Candidates are compared by their mean skilled-forgery EER over K = 1, 2, 3 and 5
     references.  The threshold for each K is that K's EER point (K = 3 also serves 4, and
@@ -167,7 +171,8 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed) -> tu
     """
     report = {}
     best = None
-    candidates = [("none", 2)] + [(norm, start) for norm in ("shift", "zscore") for start in (2, 3)]
+    candidates = candidates or [("none", 2)] + [(norm, start) for norm in ("shift", "zscore") for start in (2, 3)]
+    queries = val_embeddings if queries is None else queries
     ks = (1, 2, 3, 5)
     for normalization, normalize_from in candidates:
         config = ScoringConfig(normalization=normalization, normalize_from=normalize_from,
@@ -175,7 +180,7 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed) -> tu
         per_k = {}
         for k in ks:
             trials = make_trials(val_marks, k, seed)
-            scores = run_protocol(trials, lambda refs, q: fewshot_score(val_embeddings[q], val_embeddings[list(refs)], config)[0])
+            scores = run_protocol(trials, lambda refs, q: fewshot_score(queries[q], val_embeddings[list(refs)], config)[0])
             per_k[k] = (summarize(scores), scores)
         report[f"{normalization}_from{normalize_from}"] = {f"eer_k{k}": v[0]["eer"] for k, v in per_k.items()}
         mean_eer = float(np.mean([v[0]["eer"] for v in per_k.values()]))
