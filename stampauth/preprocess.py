@@ -241,8 +241,8 @@ def chroma_and_hue(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Chroma (max - min channel) is high for stamp-pad inks and near zero for black print, grey
     pencil and white paper, whatever their darkness: it is what tells a stamp from the text under it.
     """
-    channels = bgr.astype(np.int16)
-    chroma = (channels.max(axis=2) - channels.min(axis=2)).astype(np.float32)
+    blue, green, red = cv2.split(bgr)
+    chroma = cv2.subtract(cv2.max(cv2.max(blue, green), red), cv2.min(cv2.min(blue, green), red)).astype(np.float32)
     hue = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)[:, :, 0]
     return chroma, hue
 
@@ -274,14 +274,39 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
             distance = np.minimum(distance, 180 - distance)
             chroma = np.where(distance <= HUE_TOLERANCE, chroma, 0.0).astype(np.float32)
             levels = np.clip(chroma, 0, 255).astype(np.uint8)
-            mask, _ = otsu_binarize(255 - levels)
+            strong, threshold = otsu_binarize(255 - levels)
+            # Hysteresis: faint strokes (thin text, a dry side of the pad) stay when they touch firm ink;
+            # faint colour on its own (JPEG fringes around black print) does not.
+            weak = (levels >= max(0.45 * (255 - threshold), 18)).astype(np.uint8)
+            count, labels = cv2.connectedComponents(weak, connectivity=8)
+            anchored = np.zeros(count, bool)
+            anchored[np.unique(labels[strong > 0])] = True
+            anchored[0] = False
+            mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
             mask = remove_specks(mask, int(config.min_component_frac * mask.size))
-            return _normalize_ink(chroma, mask), "colour"
+            ink = _normalize_ink(chroma, mask)
+            return _fill_under_print(ink, bgr, mask), "colour"
     gray = denoise(to_grayscale(image), config.denoise_ksize)
     mask, _ = otsu_binarize(gray)
     mask = remove_specks(remove_rule_lines(mask), int(config.min_component_frac * mask.size))
     darkness = 255.0 - gray.astype(np.float32)
     return _normalize_ink(darkness, mask), "black"
+
+
+def _fill_under_print(ink: np.ndarray, bgr: np.ndarray, stamp_mask: np.ndarray) -> np.ndarray:
+    """Where black print covers the stamp, its colour is gone: bridge such gaps from the ink around them.
+
+    Only pixels that are dark print (dark, not the stamp's colour) and enclosed by stamp ink within
+    a small closing are filled, so text lying beside the stamp adds nothing.
+    """
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    print_mask, _ = otsu_binarize(gray)
+    print_mask = cv2.bitwise_and(print_mask, cv2.bitwise_not(stamp_mask))
+    if not print_mask.any():
+        return ink
+    size = max(3, int(round(0.02 * max(ink.shape))) | 1)
+    closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return np.where(print_mask > 0, np.maximum(ink, closed), ink).astype(np.float32)
 
 
 def _normalize_ink(strength: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -335,10 +360,10 @@ def preprocess_stamp(image: np.ndarray, config: PreprocessConfig = PreprocessCon
         image = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))), interpolation=cv2.INTER_AREA)
     ink, how = stamp_ink(image, config)
     ink = stamp_body(ink)
-    ys, xs = np.nonzero(ink > 0)
-    if xs.size == 0:
+    points = cv2.findNonZero((ink > 0).astype(np.uint8))
+    if points is None:
         raise InvalidInput("the image contains no ink: send a crop that shows the stamp")
-    (cx, cy), radius = cv2.minEnclosingCircle(np.stack([xs, ys], axis=1).astype(np.float32))
+    (cx, cy), radius = cv2.minEnclosingCircle(cv2.convexHull(points))
     radius = max(radius, 2.0)
     side = min(config.canvas_height, config.canvas_width)
     target = side / 2 * (1 - 2 * config.margin_frac)

@@ -102,6 +102,10 @@ class StampAuth:
              limits: ServiceLimits = ServiceLimits()) -> "StampAuth":
         encoders = {"signature": load_encoder("signature", models_dir)}
         try:
+            encoders["stamp"] = load_encoder("stamp", models_dir)
+        except FailedPrecondition as error:  # signatures still work; stamp calls say why they cannot
+            log.warning("no stamp model: %s", error.message)
+        try:
             detector = load_detector(models_dir)
         except FailedPrecondition as error:  # serve crops without it; document RPCs say why they cannot
             log.warning("no document detector: %s", error.message)
@@ -134,8 +138,13 @@ class StampAuth:
     def _decode(self, content: bytes, what: str) -> np.ndarray:
         return decode_image(content, self.limits.input, what)
 
-    def embed_bytes(self, kind: str, contents: list[bytes], fields: list[str]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Decode, preprocess and embed crops; errors name the field of the crop at fault."""
+    def embed_bytes(self, kind: str, contents: list[bytes], fields: list[str],
+                    as_queries: bool = False) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Decode, preprocess and embed crops; errors name the field of the crop at fault.
+
+        Returns ``(n, d)`` reference embeddings, or with ``as_queries`` ``(n, views, d)``: every view of
+        each crop that scoring compares with the references (stamps: all rotations).
+        """
         encoder = self.encoder(kind)
         canvases, sizes = [], []
         for content, field_name in zip(contents, fields):
@@ -145,7 +154,8 @@ class StampAuth:
             except (InvalidInput, ResourceExhausted) as error:
                 raise error.with_field(field_name)
             sizes.append((int(image.shape[1]), int(image.shape[0])))
-        return encoder.embed(np.stack(canvases)), sizes
+        canvases = np.stack(canvases)
+        return (encoder.embed_queries(canvases) if as_queries else encoder.embed(canvases)), sizes
 
     def refresh_stale_embeddings(self, kind: str) -> int:
         """Recompute embeddings made by another model version from the stored images."""
@@ -223,9 +233,10 @@ class StampAuth:
 
     # -- comparison ---------------------------------------------------------------------------
     def compare_images(self, kind: str, reference: bytes, query: bytes) -> Decision:
-        embeddings, _ = self.embed_bytes(kind, [reference, query], ["reference", "query"])
+        references, _ = self.embed_bytes(kind, [reference], ["reference"])
+        queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True)
         encoder = self.encoders[kind]
-        return make_decision(embeddings[1], embeddings[:1], encoder.card.scoring, encoder.version)
+        return make_decision(queries[0], references, encoder.card.scoring, encoder.version)
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -233,7 +244,7 @@ class StampAuth:
         identity = self.store.get_identity(identity_id)
         specimen_ids, references = self._references(identity_id, kind)
         encoder = self.encoder(kind)
-        query, _ = self.embed_bytes(kind, [image], ["image"])
+        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
         decision = make_decision(query[0], references, encoder.card.scoring, encoder.version)
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
 
@@ -343,7 +354,7 @@ class StampAuth:
                 encoder = self.encoders[kind]
                 canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
                                      for i in indices])
-                embeddings.update(zip(indices, encoder.embed(canvases)))
+                embeddings.update(zip(indices, encoder.embed_queries(canvases)))
         references = {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []

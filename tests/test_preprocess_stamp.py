@@ -1,0 +1,100 @@
+"""Stamp preprocessing: ink separated from the print under it, any rotation on the same canvas."""
+
+import cv2
+import numpy as np
+import pytest
+
+from stampauth.errors import InvalidInput
+from stampauth.preprocess import (
+    PreprocessConfig,
+    chroma_and_hue,
+    preprocess_any,
+    preprocess_mark,
+    preprocess_stamp,
+    rotate_canvas,
+    rotation_views,
+    stamp_ink,
+)
+from stampauth.synth.stamps import StampDesign, composite_ink, render_stamp
+
+CONFIG = PreprocessConfig(canvas_height=128, canvas_width=128, pipeline="stamp", rotation_views=8)
+SEAL = StampDesign(kind="seal", shape="round", width_mm=40, height_mm=40, ring_text="ACME TRADING LTD * LONDON *",
+                   lines=("REG 104-22",), emblem="star", inner_ring_mm=0.4, ink_bgr=(165, 70, 35), seed=11)
+
+
+def stamped_crop(design=SEAL, rotation=0.0, text=False, ink=None, seed=0) -> np.ndarray:
+    """A scanned crop: white paper, optionally black print, the stamp multiplied on top."""
+    coverage = render_stamp(design, np.random.default_rng(seed), 220, rotation)
+    height, width = coverage.shape
+    page = np.full((height + 40, width + 40, 3), 250, np.uint8)
+    if text:
+        for row in range(30, height, 36):
+            cv2.putText(page, "Invoice total 4,707.97 EUR paid", (4, row), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1)
+        cv2.line(page, (0, height // 2), (width + 40, height // 2), (0, 0, 0), 2)
+    composite_ink(page, coverage, ink or design.ink_bgr, 20, 20)
+    return page
+
+
+def correlation(a: np.ndarray, b: np.ndarray, blur: float = 0.0) -> float:
+    if blur:  # tolerate the one-pixel wobble of stroke edges between impressions
+        a, b = cv2.GaussianBlur(a, (0, 0), blur), cv2.GaussianBlur(b, (0, 0), blur)
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+def test_overlapping_black_text_does_not_reach_the_canvas():
+    clean = preprocess_stamp(stamped_crop(), CONFIG)
+    printed_over = preprocess_stamp(stamped_crop(text=True), CONFIG)
+    assert clean.shape == (128, 128) and clean.dtype == np.float32
+    assert 0.0 <= printed_over.min() and printed_over.max() <= 1.0
+    # the print changes the crop a lot, and a darkness-based pipeline would take it in ...
+    signature_pipeline = PreprocessConfig(canvas_height=128, canvas_width=128)
+    assert correlation(preprocess_mark(stamped_crop(), signature_pipeline),
+                       preprocess_mark(stamped_crop(text=True), signature_pipeline), blur=1.5) < 0.6
+    # ... yet the stamp's canvas stays closer to the clean one than another impression of the stamp is
+    another_impression = preprocess_stamp(stamped_crop(seed=5), CONFIG)
+    assert correlation(clean, printed_over, blur=1.5) > max(0.93, correlation(clean, another_impression, blur=1.5) - 0.01)
+
+
+def test_a_black_stamp_falls_back_to_darkness():
+    crop = stamped_crop(ink=(40, 40, 40))
+    ink, how = stamp_ink(crop, CONFIG)
+    assert how == "black" and ink.max() == pytest.approx(1.0)
+    _, how = stamp_ink(cv2.cvtColor(stamped_crop(), cv2.COLOR_BGR2GRAY), CONFIG)  # a grey scan has no colour
+    assert how == "black"
+    assert preprocess_stamp(crop, CONFIG).max() > 0.5
+
+
+def test_another_colour_in_the_crop_is_left_out():
+    crop = stamped_crop()
+    cv2.circle(crop, (40, 40), 25, (40, 40, 220), -1)  # a red logo in the corner, inside the crop
+    chroma, hue = chroma_and_hue(crop)
+    assert chroma[40, 40] > 100
+    ink, how = stamp_ink(crop, CONFIG)
+    assert how == "colour" and ink[40, 40] == 0 and ink.max() > 0
+
+
+def test_any_rotation_lands_on_the_same_scale_and_centre():
+    upright = preprocess_stamp(stamped_crop(rotation=0), CONFIG)
+    turned = preprocess_stamp(stamped_crop(rotation=73), CONFIG)
+    # turning the canvas back lines the two up: the enclosing circle fixes scale and centre
+    assert correlation(rotate_canvas(turned, -73), upright) > 0.75
+    assert correlation(turned, upright) < correlation(rotate_canvas(turned, -73), upright)
+    views = rotation_views(upright, 8)
+    assert views.shape == (8, 128, 128) and np.array_equal(views[0], upright)
+    assert correlation(views[2], rotate_canvas(upright, 90)) > 0.99
+
+
+def test_a_rectangular_stamp_is_never_cut_by_rotation():
+    box = StampDesign(kind="company", shape="rectangle", width_mm=60, height_mm=24, lines=("ACME LTD", "VAT 12345"),
+                      ink_bgr=(150, 55, 95), seed=3)
+    canvas = preprocess_stamp(stamped_crop(box), CONFIG)
+    for angle in (30, 45, 90):
+        assert rotate_canvas(canvas, angle).sum() == pytest.approx(canvas.sum(), rel=0.03)
+
+
+def test_blank_and_pipeline_dispatch():
+    with pytest.raises(InvalidInput, match="no ink"):
+        preprocess_stamp(np.full((100, 100, 3), 255, np.uint8), CONFIG)
+    assert preprocess_any(stamped_crop(), CONFIG).shape == (128, 128)
+    assert preprocess_any(stamped_crop(), PreprocessConfig()).shape == (96, 192)  # the signature pipeline
