@@ -130,6 +130,7 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
             pb.ReferenceThreshold(references=int(k), threshold=float(v))
             for k, v in sorted(card.scoring.thresholds_by_references.items(), key=lambda item: int(item[0]))
         ],
+        query_views=max(1, card.preprocess.rotation_views),
     )
 
 
