@@ -19,8 +19,6 @@ import argparse
 import hashlib
 import logging
 import pickle
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -35,6 +33,7 @@ from stampauth.preprocess import PreprocessConfig, clean_ink_mask, ink_bbox, pre
 from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.synth.signatures import forgery_of, random_style, render_signature
 from stampauth.training import run_command
+from stampauth.training.loop import train_siamese
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
@@ -204,7 +203,6 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed, queri
 
 def train(args) -> dict:
     import keras
-    import tensorflow as tf
 
     from stampauth.modeling.architectures import mark_encoder
     from stampauth.modeling.card import ModelCard, weights_digest
@@ -221,60 +219,15 @@ def train(args) -> dict:
     val_marks = [marks[i] for i in val_indices]
 
     encoder = mark_encoder(PREPROCESS.canvas_height, PREPROCESS.canvas_width, embedding_dim=args.embedding_dim)
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, args.steps, alpha=0.02,
-                                                      warmup_target=args.lr, warmup_steps=min(200, args.steps // 10))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # summed over resumed runs
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = tf.train.Checkpoint(model=encoder, optimizer=optimizer, step=step_var, train_seconds=train_seconds)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *encoder.input_shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32)])
-    def train_step(images, labels):
-        with tf.GradientTape() as tape:
-            embeddings = encoder(images, training=True)
-            loss = multi_similarity_loss(embeddings, labels)
-        gradients = tape.gradient(loss, encoder.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, encoder.trainable_variables))
-        return loss
+    def monitor(step: int) -> None:
+        val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
+        k5 = summarize(run_protocol(make_trials(val_marks, 5, args.seed),
+                                    lambda r, q: fewshot_score(val_embeddings[q], val_embeddings[list(r)], ScoringConfig(normalization="none"))[0]))
+        log.info("step %d validation (monitoring only) K=5 eer %.4f eer_random %.4f", step, k5["eer"], k5["eer_random"])
 
-    start_step = int(step_var.numpy())
-    # Two threads draw batches ahead (OpenCV releases the GIL); batch i is always rng(seed, i).
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batches")
-    pending: deque = deque()
-    next_to_submit = start_step
-
-    def submit_until(limit: int) -> None:
-        nonlocal next_to_submit
-        while next_to_submit < min(limit, args.steps):
-            pending.append(pool.submit(sampler.batch, next_to_submit))
-            next_to_submit += 1
-
-    submit_until(start_step + 6)
-    started, losses = time.time(), []
-    for step in range(start_step, args.steps):
-        step_started = time.time()
-        images, labels = pending.popleft().result()
-        submit_until(step + 7)
-        losses.append(float(train_step(images, labels)))
-        step_var.assign(step + 1)
-        train_seconds.assign_add(time.time() - step_started)
-        if (step + 1) % args.log_every == 0:
-            log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, args.steps, np.mean(losses[-args.log_every:]),
-                     (time.time() - started) / (step + 1 - start_step))
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
-            manager.save(checkpoint_number=step + 1)
-            val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
-            k5 = summarize(run_protocol(make_trials(val_marks, 5, args.seed),
-                                        lambda r, q: fewshot_score(val_embeddings[q], val_embeddings[list(r)], ScoringConfig(normalization="none"))[0]))
-            log.info("step %d validation (monitoring only) K=5 eer %.4f eer_random %.4f", step + 1, k5["eer"], k5["eer_random"])
-
-    pool.shutdown(cancel_futures=True)
+    train_seconds = train_siamese(encoder, sampler.batch, args.steps, args.lr, args.run_dir, args.checkpoint_every,
+                                  args.log_every, monitor)
 
     # Scoring settings: priors from training writers, decisions chosen on validation writers.
     train_indices = [i for i, m in enumerate(marks) if m.writer in set(train_writers) and m.genuine]
@@ -312,7 +265,7 @@ def train(args) -> dict:
             "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(encoder.count_params()),
-            "train_seconds": round(float(train_seconds.numpy()), 1),
+            "train_seconds": round(train_seconds, 1),
             "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --steps {args.steps}"
                         f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                         f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"

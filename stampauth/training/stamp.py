@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, preprocess_stamp, rotation_views
 from stampauth.scoring import ScoringConfig, fewshot_score
 from stampauth.training import run_command
+from stampauth.training.loop import train_siamese
 
 log = logging.getLogger("stampauth.train")
 PREPROCESS = PreprocessConfig(canvas_height=128, canvas_width=128, pipeline="stamp", rotation_views=48,
@@ -119,11 +118,10 @@ def protocol_eer(marks, references: np.ndarray, queries: np.ndarray, k: int, see
 
 def train(args) -> dict:
     import keras
-    import tensorflow as tf
 
     from stampauth.modeling.architectures import mark_encoder
     from stampauth.modeling.card import ModelCard, weights_digest
-    from stampauth.training.signature import choose_scoring, multi_similarity_loss
+    from stampauth.training.signature import choose_scoring
 
     keras.utils.set_random_seed(args.seed)
     config = PreprocessConfig(**{**asdict(PREPROCESS), "rotation_views": args.views})
@@ -136,58 +134,15 @@ def train(args) -> dict:
 
     encoder = mark_encoder(config.canvas_height, config.canvas_width, embedding_dim=args.embedding_dim,
                            name="stamp_encoder")
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, args.steps, alpha=0.02,
-                                                      warmup_target=args.lr, warmup_steps=min(200, args.steps // 10))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # summed over resumed runs
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = tf.train.Checkpoint(model=encoder, optimizer=optimizer, step=step_var, train_seconds=train_seconds)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *encoder.input_shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32)])
-    def train_step(images, labels):
-        with tf.GradientTape() as tape:
-            embeddings = encoder(images, training=True)
-            loss = multi_similarity_loss(embeddings, labels)
-        gradients = tape.gradient(loss, encoder.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, encoder.trainable_variables))
-        return loss
+    def monitor(step: int) -> None:
+        quick = slice(0, 9 * min(40, args.val_designs))  # a quick look; the full set decides at the end
+        refs, queries = embed_views(encoder, val_canvases[quick], args.views)
+        k3 = protocol_eer(val_marks[quick], refs, queries, 3, args.seed)
+        log.info("step %d validation (monitoring only) K=3 eer %.4f eer_random %.4f", step, k3["eer"], k3["eer_random"])
 
-    start_step = int(step_var.numpy())
-    pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="batches")
-    pending: deque = deque()
-    next_to_submit = start_step
-
-    def submit_until(limit: int) -> None:
-        nonlocal next_to_submit
-        while next_to_submit < min(limit, args.steps):
-            pending.append(pool.submit(sampler.batch, next_to_submit))
-            next_to_submit += 1
-
-    submit_until(start_step + 2 * args.workers + 2)
-    started, losses = time.time(), []
-    for step in range(start_step, args.steps):
-        step_started = time.time()
-        images, labels = pending.popleft().result()
-        submit_until(step + 2 * args.workers + 3)
-        losses.append(float(train_step(images, labels)))
-        step_var.assign(step + 1)
-        train_seconds.assign_add(time.time() - step_started)
-        if (step + 1) % args.log_every == 0:
-            log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, args.steps, np.mean(losses[-args.log_every:]),
-                     (time.time() - started) / (step + 1 - start_step))
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
-            manager.save(checkpoint_number=step + 1)
-            monitor = slice(0, 9 * min(40, args.val_designs))  # a quick look; the full set decides at the end
-            refs, queries = embed_views(encoder, val_canvases[monitor], args.views)
-            k3 = protocol_eer(val_marks[monitor], refs, queries, 3, args.seed)
-            log.info("step %d validation (monitoring only) K=3 eer %.4f eer_random %.4f", step + 1, k3["eer"], k3["eer_random"])
-    pool.shutdown(cancel_futures=True)
+    train_seconds = train_siamese(encoder, sampler.batch, args.steps, args.lr, args.run_dir, args.checkpoint_every,
+                                  args.log_every, monitor, args.workers)
 
     references, queries = embed_views(encoder, val_canvases, args.views)
     # References of a stamp are pressed at different angles, so their mutual similarities say little:
@@ -220,7 +175,7 @@ def train(args) -> dict:
             "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(encoder.count_params()),
-            "train_seconds": round(float(train_seconds.numpy()), 1),
+            "train_seconds": round(train_seconds, 1),
             "command": (f"stampauth train stamp --seed {args.seed} --steps {args.steps} --lr {args.lr}"
                         f" --designs-per-batch {args.designs_per_batch} --genuine-per-design {args.genuine_per_design}"
                         f" --forged-per-design {args.forged_per_design} --jitter {args.jitter} --views {args.views}"
