@@ -611,7 +611,7 @@ def _scan(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         gy = np.linspace(-0.5, 0.5, H, dtype=np.float32)[:, None]
         a, b = rng.uniform(-0.16, 0.16, 2)
         page *= (1 + a * gx + b * gy)[..., None]
-    if rng.random() < 0.25:  # grey scan
+    if rng.random() < 0.15:  # grey scan: the stamp's colour is lost and print can no longer be told from it
         page = cv2.cvtColor(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if rng.random() < 0.65:
         page = cv2.GaussianBlur(page, (0, 0), rng.uniform(0.3, 1.0))
@@ -673,6 +673,9 @@ def _smudge(cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.maximum(cov, smear * region * np.float32(rng.uniform(0.5, 0.9)))
 
 
+IMPRESSION_CONDITIONS = (0.8, 0.17, 0.03)  # good, patchy, poor (render_stamp's own mix for page stamps: .65/.25/.10)
+
+
 def impression(design: StampDesign, rng: np.random.Generator, diameter_px: float, rotation_deg: float,
                clutter: bool = True) -> np.ndarray:
     """render_stamp + place_on_paper with the design's ink (sometimes another pad's ink colour): (H, W, 3) uint8 BGR."""
@@ -680,7 +683,9 @@ def impression(design: StampDesign, rng: np.random.Generator, diameter_px: float
     # the rubber is drawn at a diameter rounded to 8 px and upright, so render_stamp's template cache serves
     # every impression; turning and the last few per cent of size are one warp of the inked result
     dq = max(16, int(round(d / 8)) * 8)
-    cov = render_stamp(design, rng, dq, 0.0)
+    # Impressions someone files as an official stamp are mostly legible: a clerk re-stamps a blank one.
+    condition = str(rng.choice(stamps.CONDITIONS, p=IMPRESSION_CONDITIONS))
+    cov = render_stamp(design, rng, dq, 0.0, condition)
     cov = _rotate_scale(cov, float(rotation_deg), d / dq)
     if rng.random() < 0.06:
         cov = _partial(cov, rng)

@@ -2073,13 +2073,18 @@ def _fine_noise(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.nd
     return n
 
 
+CONDITIONS = ("good", "patchy", "poor")
+
+
 def render_stamp(design: StampDesign, rng: np.random.Generator, diameter_px: float,
-                 rotation_deg: float = 0.0) -> np.ndarray:
+                 rotation_deg: float = 0.0, condition: str | None = None) -> np.ndarray:
     """One impression of ``design``: ink coverage ``(H, W) float32`` in [0, 1], 1 = full ink.
 
     The stamp's larger dimension is about ``diameter_px`` (40..900); the array adds a small margin.
     Layout, size and shape depend only on the design, ``diameter_px`` and ``rotation_deg``; ``rng``
-    only decides the ink (pressure, gaps, grain, blur, double impression).
+    only decides the ink (pressure, gaps, grain, blur, double impression). ``condition`` (one of
+    :data:`CONDITIONS`) fixes how well the impression came out; by default the ``rng`` picks it
+    (65 % good, 25 % patchy, 10 % poor).
     """
     diameter_px = int(round(float(np.clip(diameter_px, 16, 2000))))
     rot = round(float(rotation_deg), 2) % 360.0
@@ -2089,6 +2094,8 @@ def render_stamp(design: StampDesign, rng: np.random.Generator, diameter_px: flo
 
     # how well this impression came out: mostly fine, sometimes patchy, now and then poor
     tier = rng.random()
+    if condition is not None:  # the draw above still happens, so the rest of the rng stream is unchanged
+        tier = {"good": 0.0, "patchy": 0.7, "poor": 0.95}[condition]
     ranges = (  # tilt (one side fainter), gaps, grain amplitude, rate of white fibre specks
         ((0.0, 0.3), (0.0, 0.25), (0.06, 0.18), (0.0, 0.006)) if tier < 0.65 else
         ((0.2, 0.55), (0.2, 0.55), (0.12, 0.28), (0.0, 0.015)) if tier < 0.9 else

@@ -58,7 +58,7 @@ def stamp_canvas(design, rng: np.random.Generator, rotation_deg: float, diameter
 class StampBatches:
     """Batch ``step`` = P fresh designs x (G genuine + F forged) canvases; deterministic per step."""
 
-    def __init__(self, seed: int, designs: int = 12, genuine: int = 3, forged: int = 2, jitter: float = 2.0,
+    def __init__(self, seed: int, designs: int = 10, genuine: int = 3, forged: int = 3, jitter: float = 2.0,
                  clean_share: float = 0.0):
         self.seed, self.designs, self.genuine, self.forged, self.jitter = seed, designs, genuine, forged, jitter
         self.clean_share = clean_share
@@ -193,11 +193,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="models", help="where the .keras file and its card go")
     parser.add_argument("--run-dir", default="runs/stamp", help="checkpoints (resume from here)")
     parser.add_argument("--seed", type=int, default=4321)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2800)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--designs-per-batch", type=int, default=12)
+    parser.add_argument("--designs-per-batch", type=int, default=10)
     parser.add_argument("--genuine-per-design", type=int, default=3)
-    parser.add_argument("--forged-per-design", type=int, default=2)
+    parser.add_argument("--forged-per-design", type=int, default=3)
     parser.add_argument("--jitter", type=float, default=2.0, help="+- degrees each impression turns around its design's angle")
     parser.add_argument("--views", type=int, default=48, help="rotations of a query compared with each reference "
                         "(48: 7.5 degrees apart, so the best view is within 3.75 degrees)")
