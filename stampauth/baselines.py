@@ -16,7 +16,7 @@ from stampauth.preprocess import PreprocessConfig, preprocess_any, rotation_view
 
 CANVASES = {
     "signature": PreprocessConfig(canvas_height=120, canvas_width=240),
-    "stamp": PreprocessConfig(canvas_height=160, canvas_width=160, pipeline="stamp", rotation_views=24),
+    "stamp": PreprocessConfig(canvas_height=160, canvas_width=160, pipeline="stamp", rotation_views=48),
 }
 
 
@@ -56,6 +56,8 @@ class CorrelationBaseline:
 
     def features(self, image: np.ndarray):
         canvas = cv2.GaussianBlur(preprocess_any(image, self.config), (0, 0), 2.0)
+        if self.config.rotation_views > 1:  # half size: the blur has removed that detail, and 48 views add up
+            canvas = cv2.resize(canvas, (canvas.shape[1] // 2, canvas.shape[0] // 2), interpolation=cv2.INTER_AREA)
         views = rotation_views(canvas, self.config.rotation_views).reshape(self.config.rotation_views, -1)
         views = views - views.mean(axis=1, keepdims=True)
         return views / (np.linalg.norm(views, axis=1, keepdims=True) + 1e-9)  # (views, pixels); row 0 unturned

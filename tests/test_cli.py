@@ -9,6 +9,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -184,4 +185,73 @@ def test_train_detector_runs_end_to_end(tmp_path):
     detector = load_detector(out)
     assert detector.card.input_long_side == 320 and detector.card.training["steps"] == 2
     assert set(detector.card.score_thresholds) == {"signature", "stamp"}
+    assert (tmp_path / "run" / "ckpt").is_dir()
+
+
+@pytest.fixture(scope="module")
+def stamp_set(tmp_path_factory):
+    """Generated genuine and re-made stamps in the labels.csv layout that 'stampauth eval stamps' reads."""
+    out = tmp_path_factory.mktemp("stamps")
+    assert cli.main(["synth", "stamps", "--out", str(out), "--count", "4", "--seed", "9"]) == 0
+    return out
+
+
+def test_eval_stamps_json_has_model_baselines_and_changes(stamp_set, capsys):
+    capsys.readouterr()
+    assert cli.main(["eval", "stamps", "--data", str(stamp_set), "--references", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kind"] == "stamp" and result["model_version"].startswith("stamp-")
+    assert result["references"] == 3 and result["writers"] == 4 and result["n_forged"] == 16
+    assert result["query_views"] > 1 and set(result["baselines"]) == {"orb", "correlation"}
+    assert 0.0 <= result["eer"] <= 1.0 and result["eer_by_change"]
+    assert all(0 <= row["eer"] <= 1 and row["n"] > 0 for row in result["eer_by_change"].values())
+
+
+def test_real_stamp_set_is_built_from_pages_and_a_grouping(tmp_path, capsys):
+    """The builder crops each grouped YOLO box (with the service's margin) and labels it with its stamp."""
+    import cv2
+    import numpy as np
+
+    pages = tmp_path / "pages"
+    (pages / "images").mkdir(parents=True)
+    (pages / "labels").mkdir()
+    for name, centre in (("p1", (100, 120)), ("p2", (220, 200))):
+        page = np.full((300, 400, 3), 255, np.uint8)
+        cv2.circle(page, centre, 40, (160, 60, 30), 3)
+        cv2.imwrite(str(pages / "images" / f"{name}.jpg"), page)
+        (pages / "labels" / f"{name}.txt").write_text(f"0 {centre[0] / 400} {centre[1] / 300} {90 / 400} {90 / 300}\n")
+    groups = tmp_path / "groups.csv"
+    groups.write_text("page,box,stamp,description\np1,0,ring,a blue ring\np2,0,ring,the same ring\n")
+    out = tmp_path / "real"
+    assert cli.main(["data", "real-stamps", "--pages", str(pages), "--out", str(out), "--groups", str(groups)]) == 0
+    rows = (out / "labels.csv").read_text().splitlines()
+    assert rows[0] == "path,writer,label,forger" and len(rows) == 3
+    assert all(row.split(",")[1:] == ["ring", "genuine", "ring"] for row in rows[1:])
+    crop = cv2.imread(str(out / rows[1].split(",")[0]))
+    assert abs(crop.shape[0] - 100) <= 2 and abs(crop.shape[1] - 100) <= 2  # 90 px box + 6 % a side
+    groups.write_text("page,box,stamp\np1,3,ring\n")
+    assert cli.main(["data", "real-stamps", "--pages", str(pages), "--out", str(out), "--groups", str(groups)]) == 2
+    assert "names box 3" in capsys.readouterr().err
+
+
+def test_the_shipped_stamp_grouping_names_every_box_once():
+    from stampauth.real_stamps import read_groups
+
+    rows = read_groups()
+    keys = [(row["page"], row["box"]) for row in rows]
+    assert len(keys) == len(set(keys)) == 15
+    assert {row["stamp"] for row in rows} >= {"gut-gemacht", "ok-round", "gute-idee"}
+
+
+def test_train_stamp_runs_end_to_end_and_writes_a_loadable_card(tmp_path):
+    from stampauth.modeling.card import load_encoder
+
+    out = tmp_path / "models"
+    assert cli.main(["train", "stamp", "--out", str(out), "--run-dir", str(tmp_path / "run"), "--steps", "2",
+                     "--val-designs", "2", "--designs-per-batch", "2", "--views", "4", "--checkpoint-every", "2",
+                     "--log-every", "1", "--workers", "1"]) == 0
+    encoder = load_encoder("stamp", out)
+    assert encoder.card.kind == "stamp" and encoder.views == 4 and encoder.card.preprocess.pipeline == "stamp"
+    assert encoder.card.training["steps"] == 2 and set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
+    assert encoder.embed_queries(np.zeros((2, 128, 128), np.float32)).shape == (2, 4, encoder.card.embedding_dim)
     assert (tmp_path / "run" / "ckpt").is_dir()
