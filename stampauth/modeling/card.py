@@ -120,8 +120,13 @@ class MarkEncoder:
             canvases = canvases[None]
         if self.views == 1:
             return self.embed(canvases)[:, None, :]
-        turned = np.concatenate([rotation_views(canvas, self.views) for canvas in canvases])
-        return self.embed(turned).reshape(len(canvases), self.views, -1)
+        out = np.empty((len(canvases), self.views, self.card.embedding_dim), np.float32)
+        chunk = max(1, 256 // self.views)  # a few canvases at a time: all views of thousands would not fit in memory
+        for start in range(0, len(canvases), chunk):
+            part = canvases[start : start + chunk]
+            turned = np.concatenate([rotation_views(canvas, self.views) for canvas in part])
+            out[start : start + len(part)] = self.embed(turned).reshape(len(part), self.views, -1)
+        return out
 
     def embed(self, canvases: np.ndarray, batch_size: int = 64) -> np.ndarray:
         canvases = np.asarray(canvases, dtype=np.float32)

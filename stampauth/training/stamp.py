@@ -104,9 +104,11 @@ def validation_set(seed: int, designs: int, genuine: int = 5, forged: int = 4) -
 
 def embed_views(encoder, canvases: np.ndarray, views: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, S, S)`` -> ``(reference embeddings (n, d), query embeddings (n, views, d))`` with a Keras encoder."""
-    turned = np.concatenate([rotation_views(canvas, views) for canvas in canvases])[..., None]
-    out = encoder.predict(turned, batch_size=128, verbose=0)
-    queries = out.reshape(len(canvases), views, -1)
+    parts = []
+    for start in range(0, len(canvases), 64):  # all views of every canvas at once would take gigabytes
+        turned = np.concatenate([rotation_views(canvas, views) for canvas in canvases[start:start + 64]])[..., None]
+        parts.append(encoder.predict(turned, batch_size=128, verbose=0).reshape(-1, views, encoder.output_shape[-1]))
+    queries = np.concatenate(parts)
     return queries[:, 0, :], queries
 
 
