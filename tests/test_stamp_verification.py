@@ -171,3 +171,12 @@ def test_stamp_bad_input(stub, enrolled):
     response = stub.VerifyImage(pb.VerifyImageRequest(identity_id="northwind", kind=pb.MARK_KIND_SIGNATURE,
                                                      image=pb.ImageData(content=crop(enrolled, 0, 5))))
     assert response.decision.verdict == pb.VERDICT_NO_REFERENCE, "stamps are not signature references"
+
+
+def test_server_info_describes_the_stamp_model(stub):
+    info = stub.GetServerInfo(pb.GetServerInfoRequest())
+    models = {model.kind: model for model in info.models}
+    stamp, signature = models[STAMP], models[pb.MARK_KIND_SIGNATURE]
+    assert stamp.version.startswith("stamp-") and stamp.query_views == 48 and signature.query_views == 1
+    assert stamp.input_spec.height == stamp.input_spec.width == 128 and "enclosing circle" in stamp.input_spec.normalization
+    assert [t.references for t in stamp.thresholds_by_references] == [1, 2, 3, 5]
