@@ -260,9 +260,10 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
     """Any 8-bit crop -> ``(ink (H, W) float32 in [0, 1], how)`` with ``how`` = ``"colour"`` or ``"black"``.
 
     A coloured stamp is taken from its colour alone: chroma within :data:`HUE_TOLERANCE` of the
-    crop's dominant ink hue, Otsu-thresholded, so black text, table rules and a blue-black signature of
-    another hue under it drop out.  A black (or grey-scanned) stamp falls back to darkness with Otsu,
-    printed rule lines erased and the ink away from the stamp's body removed by morphology.
+    crop's dominant ink hue, Otsu with hysteresis, so black text, table rules and a signature of
+    another hue under it drop out (gaps the print leaves are bridged).  A black (or grey-scanned)
+    stamp falls back to darkness with Otsu and printed rule lines erased; :func:`stamp_body` then
+    drops what lies away from the stamp in either case.
     """
     bgr = to_bgr(image)
     if bgr is not None:
