@@ -170,8 +170,9 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         query_views=encoder.views,
     )
     if kind == "stamp":
-        result["eer_by_change"] = eer_by_forgery_change(marks, scores_by_query(trials, queries, embeddings, scoring),
-                                                        scores.genuine)
+        # run_protocol scored the skilled queries trial by trial, in this order
+        skilled = [q for trial in trials for q in trial.skilled]
+        result["eer_by_change"] = eer_by_forgery_change(marks, dict(zip(skilled, scores.skilled)), scores.genuine)
     if baselines:
         result["baselines"] = {}
         for baseline_class in BASELINES[kind]:
@@ -185,14 +186,6 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
                 key: summary[key] for key in ("eer", "eer_random", "auc", "eer_threshold")
             }
     return result
-
-
-def scores_by_query(trials, queries, embeddings, scoring) -> dict[int, float]:
-    """Each skilled query's score against its trial's references (for breakdowns by forgery)."""
-    from stampauth.scoring import fewshot_score
-
-    return {q: fewshot_score(queries[q], embeddings[list(trial.references)], scoring)[0]
-            for trial in trials for q in trial.skilled}
 
 
 def eer_by_forgery_change(marks: Sequence[LabelledMark], skilled_scores: dict[int, float],

@@ -79,7 +79,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray | None:
 
 
 def denoise(gray: np.ndarray, ksize: int = 3) -> np.ndarray:
-    """Median filter: removes salt-and-pepper scan noise, keeps stroke edges. ``(H, W) -> (H, W)``."""
+    """Median filter: removes salt-and-pepper scan noise, keeps stroke edges. ``(H, W[, 3]) -> same shape``."""
     if ksize <= 1:
         return gray.copy()
     return cv2.medianBlur(gray, ksize | 1)
@@ -142,19 +142,24 @@ def ink_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def remove_background(gray: np.ndarray, ink_mask: np.ndarray) -> np.ndarray:
-    """Paper -> 0, ink -> its darkness in ``[0, 1]``, contrast-stretched so pens and scanners compare.
-
-    ``gray (H, W) uint8``, ``ink_mask (H, W) uint8`` -> ``ink (H, W) float32``.
-    """
-    darkness = (255.0 - gray.astype(np.float32)) / 255.0
-    ink = np.where(ink_mask > 0, darkness, 0.0).astype(np.float32)
-    values = ink[ink_mask > 0]
+def normalize_ink(strength: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ink strength (any scale, ``(H, W)``) inside ``mask`` -> ``(H, W) float32`` in ``[0, 1]``: zero outside the
+    mask, the 95th percentile of the ink mapped to 1, so faint and dark pens or pads compare."""
+    ink = np.where(mask > 0, strength, 0.0).astype(np.float32)
+    values = ink[mask > 0]
     if values.size:
         top = float(np.percentile(values, 95))
         if top > 1e-3:
             ink = np.clip(ink / top, 0.0, 1.0)
     return ink
+
+
+def remove_background(gray: np.ndarray, ink_mask: np.ndarray) -> np.ndarray:
+    """Paper -> 0, ink -> its darkness in ``[0, 1]``, contrast-stretched so pens and scanners compare.
+
+    ``gray (H, W) uint8``, ``ink_mask (H, W) uint8`` -> ``ink (H, W) float32``.
+    """
+    return normalize_ink((255.0 - gray.astype(np.float32)) / 255.0, ink_mask)
 
 
 def normalize_to_canvas(ink: np.ndarray, height: int, width: int, margin_frac: float = 0.0) -> np.ndarray:
@@ -267,7 +272,7 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
     """
     bgr = to_bgr(image)
     if bgr is not None:
-        chroma, hue = chroma_and_hue(denoise(bgr, config.denoise_ksize) if config.denoise_ksize > 1 else bgr)
+        chroma, hue = chroma_and_hue(denoise(bgr, config.denoise_ksize))
         if float(np.percentile(chroma, 99.5)) >= MIN_STAMP_CHROMA:
             strong = chroma > MIN_STAMP_CHROMA
             centre = dominant_hue(hue[strong], chroma[strong])
@@ -285,13 +290,13 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
             anchored[0] = False
             mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
             mask = remove_specks(mask, int(config.min_component_frac * mask.size))
-            ink = _normalize_ink(chroma, mask)
+            ink = normalize_ink(chroma, mask)
             return _fill_under_print(ink, bgr, mask), "colour"
     gray = denoise(to_grayscale(image), config.denoise_ksize)
     mask, _ = otsu_binarize(gray)
     mask = remove_specks(remove_rule_lines(mask), int(config.min_component_frac * mask.size))
     darkness = 255.0 - gray.astype(np.float32)
-    return _normalize_ink(darkness, mask), "black"
+    return normalize_ink(darkness, mask), "black"
 
 
 def _fill_under_print(ink: np.ndarray, bgr: np.ndarray, stamp_mask: np.ndarray) -> np.ndarray:
@@ -308,17 +313,6 @@ def _fill_under_print(ink: np.ndarray, bgr: np.ndarray, stamp_mask: np.ndarray) 
     size = max(3, int(round(0.02 * max(ink.shape))) | 1)
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     return np.where(print_mask > 0, np.maximum(ink, closed), ink).astype(np.float32)
-
-
-def _normalize_ink(strength: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Strength (any scale) inside ``mask`` -> ``[0, 1]``, the 95th percentile of the ink mapped to 1."""
-    ink = np.where(mask > 0, strength, 0.0).astype(np.float32)
-    values = ink[mask > 0]
-    if values.size:
-        top = float(np.percentile(values, 95))
-        if top > 1e-3:
-            ink = np.clip(ink / top, 0.0, 1.0)
-    return ink
 
 
 def stamp_body(ink: np.ndarray, reach: float = 0.06, min_share: float = 0.12) -> np.ndarray:

@@ -120,13 +120,7 @@ class MarkEncoder:
             canvases = canvases[None]
         if self.views == 1:
             return self.embed(canvases)[:, None, :]
-        out = np.empty((len(canvases), self.views, self.card.embedding_dim), np.float32)
-        chunk = max(1, 256 // self.views)  # a few canvases at a time: all views of thousands would not fit in memory
-        for start in range(0, len(canvases), chunk):
-            part = canvases[start : start + chunk]
-            turned = np.concatenate([rotation_views(canvas, self.views) for canvas in part])
-            out[start : start + len(part)] = self.embed(turned).reshape(len(part), self.views, -1)
-        return out
+        return embed_rotation_views(self.embed, canvases, self.views)
 
     def embed(self, canvases: np.ndarray, batch_size: int = 64) -> np.ndarray:
         canvases = np.asarray(canvases, dtype=np.float32)
@@ -143,6 +137,18 @@ class MarkEncoder:
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         """Raw crops -> ``(n, embedding_dim)``."""
         return self.embed(np.stack([self.preprocess(image) for image in images]))
+
+
+def embed_rotation_views(embed, canvases: np.ndarray, views: int) -> np.ndarray:
+    """``embed((m, H, W)) -> (m, d)`` applied to every canvas of ``(n, H, W)`` at ``views`` rotations:
+    ``(n, views, d)``, view 0 unturned.  A few canvases at a time: all views of thousands would not fit in memory."""
+    parts = []
+    chunk = max(1, 256 // views)
+    for start in range(0, len(canvases), chunk):
+        part = canvases[start : start + chunk]
+        turned = np.concatenate([rotation_views(canvas, views) for canvas in part])
+        parts.append(np.asarray(embed(turned), np.float32).reshape(len(part), views, -1))
+    return np.concatenate(parts)
 
 
 def load_encoder(kind: str, directory: str | Path | None = None) -> MarkEncoder:

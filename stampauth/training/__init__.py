@@ -16,3 +16,24 @@ def run_command(what: str, description: str, add_arguments, train, report: str, 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(json.dumps(train(args)[report], indent=2))
+
+
+def save_with_card(model, out_dir, file_stem: str, version_prefix: str, make_card):
+    """Write ``out_dir/<file_stem>.keras`` and its card ``<file_stem>.json``; returns the card.
+
+    The version is ``<prefix>-<date>-<first 12 hex of the weights' SHA-256>``; ``make_card(version)``
+    builds the card (anything with ``to_json``) once the weights, and so the version, exist.
+    """
+    import time
+    from pathlib import Path
+
+    from stampauth.modeling.card import weights_digest
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{file_stem}.keras"
+    model.save(weights)
+    card = make_card(f"{version_prefix}-{time.strftime('%Y%m%d')}-{weights_digest(weights)}")
+    (out / f"{file_stem}.json").write_text(card.to_json() + "\n")
+    logging.getLogger("stampauth.train").info("wrote %s and its card, version %s", weights, card.version)
+    return card

@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from stampauth.detection.types import KINDS
-from stampauth.training import run_command
+from stampauth.training import run_command, save_with_card
+from stampauth.training.loop import resumable_run
 
 log = logging.getLogger("stampauth.train")
 SHARD = 100
@@ -179,7 +180,6 @@ def train(args) -> dict:
 
     from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
     from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
-    from stampauth.modeling.card import weights_digest
 
     keras.utils.set_random_seed(args.seed)
     code_commit = git_commit()  # read now: the checkout may move on while a long run trains
@@ -196,18 +196,8 @@ def train(args) -> dict:
     log.info("%d training pages, %d validation pages (%.0f s)", len(pages), len(val_pages), time.time() - started_all)
 
     model = detector_model()
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, args.steps, alpha=0.02,
-                                                      warmup_target=args.lr, warmup_steps=min(300, args.steps // 10))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var, train_seconds=train_seconds)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
+    optimizer, step_var, train_seconds, manager = resumable_run(model, args.lr, args.steps, min(300, args.steps // 10),
+                                                                args.run_dir)
 
     crop = args.crop
     spec = [tf.TensorSpec([None, crop, crop, 3], tf.float32), tf.TensorSpec([None, crop // 4, crop // 4, N_OUTPUTS], tf.float32)]
@@ -247,17 +237,13 @@ def train(args) -> dict:
             manager.save(checkpoint_number=step + 1)
     pool.shutdown(cancel_futures=True)
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{DETECTOR_FILE}.keras"
-    model.save(weights)
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
     labeled, predictions = validate(MarkDetector(draft, model), val_pages)
     thresholds, metrics = choose_thresholds(labeled, predictions)
     log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
-    card = DetectorCard(
+    card = save_with_card(model, args.out, DETECTOR_FILE, "detector", lambda version: DetectorCard(
         name=DETECTOR_FILE,
-        version=f"detector-{time.strftime('%Y%m%d')}-{weights_digest(weights)}",
+        version=version,
         input_long_side=args.long_side,
         shrink=args.shrink,
         map_threshold=draft.map_threshold,
@@ -281,9 +267,7 @@ def train(args) -> dict:
                         f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"),
         },
         metrics={"synthetic_validation": metrics},
-    )
-    (out_dir / f"{DETECTOR_FILE}.json").write_text(card.to_json() + "\n")
-    log.info("wrote %s and its card, version %s", weights, card.version)
+    ))
     return asdict(card)
 
 

@@ -18,6 +18,30 @@ import numpy as np
 log = logging.getLogger("stampauth.train")
 
 
+def resumable_run(model, lr: float, steps: int, warmup_steps: int, run_dir):
+    """AdamW (weight decay 1e-4) warming up to ``lr`` then cosine decay over ``steps``, and a checkpoint of
+    model, optimizer, step and training seconds in ``run_dir/ckpt``, restored when one is there.
+
+    Returns ``(optimizer, step variable, train-seconds variable, checkpoint manager)``.
+    """
+    import keras
+    import tensorflow as tf
+
+    schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, steps, alpha=0.02,
+                                                      warmup_target=lr, warmup_steps=warmup_steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # summed over resumed runs
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var, train_seconds=train_seconds)
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
+    return optimizer, step_var, train_seconds, manager
+
+
 def train_siamese(encoder, batch: Callable[[int], tuple[np.ndarray, np.ndarray]], steps: int, lr: float, run_dir,
                   checkpoint_every: int, log_every: int, on_checkpoint: Callable[[int], None] | None = None,
                   workers: int = 2) -> float:
@@ -27,23 +51,11 @@ def train_siamese(encoder, batch: Callable[[int], tuple[np.ndarray, np.ndarray]]
     in ``run_dir/ckpt`` (resumed from when present), then ``on_checkpoint(step)``.  Returns the
     seconds spent in training steps, summed over resumed runs.
     """
-    import keras
     import tensorflow as tf
 
     from stampauth.training.signature import multi_similarity_loss
 
-    schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, steps, alpha=0.02,
-                                                      warmup_target=lr, warmup_steps=min(200, steps // 10))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = tf.train.Checkpoint(model=encoder, optimizer=optimizer, step=step_var, train_seconds=train_seconds)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
+    optimizer, step_var, train_seconds, manager = resumable_run(encoder, lr, steps, min(200, steps // 10), run_dir)
 
     @tf.function(input_signature=[tf.TensorSpec([None, *encoder.input_shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32)])
     def train_step(images, labels):

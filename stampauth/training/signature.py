@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import logging
 import pickle
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from stampauth.evaluation import make_trials, run_protocol, summarize
 from stampauth.preprocess import PreprocessConfig, clean_ink_mask, ink_bbox, preprocess_mark
 from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.synth.signatures import forgery_of, random_style, render_signature
-from stampauth.training import run_command
+from stampauth.training import run_command, save_with_card
 from stampauth.training.loop import train_siamese
 from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
 
@@ -205,7 +204,7 @@ def train(args) -> dict:
     import keras
 
     from stampauth.modeling.architectures import mark_encoder
-    from stampauth.modeling.card import ModelCard, weights_digest
+    from stampauth.modeling.card import ModelCard
 
     keras.utils.set_random_seed(args.seed)
     marks = read_labels(args.data)
@@ -242,14 +241,10 @@ def train(args) -> dict:
     scoring, report = choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, args.seed)
     log.info("scoring chosen on validation writers: %s; candidates %s", scoring, report)
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / "signature_encoder.keras"
-    encoder.save(weights)
-    card = ModelCard(
+    card = save_with_card(encoder, args.out, "signature_encoder", "signature", lambda version: ModelCard(
         name="signature_encoder",
         kind="signature",
-        version=f"signature-{time.strftime('%Y%m%d')}-{weights_digest(weights)}",
+        version=version,
         embedding_dim=args.embedding_dim,
         preprocess=PREPROCESS,
         scoring=scoring,
@@ -273,9 +268,7 @@ def train(args) -> dict:
                         f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
             "scoring_candidates_on_validation": report,
         },
-    )
-    (out_dir / "signature_encoder.json").write_text(card.to_json() + "\n")
-    log.info("wrote %s and its card, version %s", weights, card.version)
+    ))
     return asdict(card)
 
 

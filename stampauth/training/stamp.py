@@ -30,9 +30,9 @@ import numpy as np
 from stampauth.datasets import LabelledMark
 from stampauth.errors import InvalidInput
 from stampauth.evaluation import make_trials, run_protocol, summarize
-from stampauth.preprocess import PreprocessConfig, preprocess_stamp, rotation_views
+from stampauth.preprocess import PreprocessConfig, preprocess_stamp
 from stampauth.scoring import ScoringConfig, fewshot_score
-from stampauth.training import run_command
+from stampauth.training import run_command, save_with_card
 from stampauth.training.loop import train_siamese
 
 log = logging.getLogger("stampauth.train")
@@ -104,11 +104,10 @@ def validation_set(seed: int, designs: int, genuine: int = 5, forged: int = 4) -
 
 def embed_views(encoder, canvases: np.ndarray, views: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, S, S)`` -> ``(reference embeddings (n, d), query embeddings (n, views, d))`` with a Keras encoder."""
-    parts = []
-    for start in range(0, len(canvases), 64):  # all views of every canvas at once would take gigabytes
-        turned = np.concatenate([rotation_views(canvas, views) for canvas in canvases[start:start + 64]])[..., None]
-        parts.append(encoder.predict(turned, batch_size=128, verbose=0).reshape(-1, views, encoder.output_shape[-1]))
-    queries = np.concatenate(parts)
+    from stampauth.modeling.card import embed_rotation_views
+
+    queries = embed_rotation_views(lambda batch: encoder.predict(batch[..., None], batch_size=128, verbose=0),
+                                   canvases, views)
     return queries[:, 0, :], queries
 
 
@@ -122,7 +121,7 @@ def train(args) -> dict:
     import keras
 
     from stampauth.modeling.architectures import mark_encoder
-    from stampauth.modeling.card import ModelCard, weights_digest
+    from stampauth.modeling.card import ModelCard
     from stampauth.training.signature import choose_scoring
 
     keras.utils.set_random_seed(args.seed)
@@ -153,14 +152,10 @@ def train(args) -> dict:
                                      candidates=[("none", 2)])
     log.info("scoring chosen on validation designs: %s; %s", scoring, report)
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / "stamp_encoder.keras"
-    encoder.save(weights)
-    card = ModelCard(
+    card = save_with_card(encoder, args.out, "stamp_encoder", "stamp", lambda version: ModelCard(
         name="stamp_encoder",
         kind="stamp",
-        version=f"stamp-{time.strftime('%Y%m%d')}-{weights_digest(weights)}",
+        version=version,
         embedding_dim=args.embedding_dim,
         preprocess=config,
         scoring=scoring,
@@ -185,9 +180,7 @@ def train(args) -> dict:
                         f" --val-designs {args.val_designs}"),
             "scoring_on_validation": report,
         },
-    )
-    (out_dir / "stamp_encoder.json").write_text(card.to_json() + "\n")
-    log.info("wrote %s and its card, version %s", weights, card.version)
+    ))
     return asdict(card)
 
 
