@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+import numpy as np
+
 from stampauth.detection.types import Box, Detection
 from stampauth.scoring import Decision, Verdict
 
@@ -129,3 +131,16 @@ def judge_claim(claim: DocumentClaim, verifications: list[MarkVerification],
                            f"inconclusive, a person should look: {described}")
     return ClaimResult(claim, ClaimOutcome.FORGED, Verdict.FORGED, best.mark_index,
                        f"no genuine match among {len(compared)} candidate mark(s); best is {described}")
+
+
+CROP_MARGIN = 0.06  # share of a detected box added on each side before verification
+
+
+def crop_mark(page_image: np.ndarray, mark: Detection, margin: float = CROP_MARGIN) -> np.ndarray:
+    """The mark's box plus ``margin`` of its size on each side, clipped to the page: ``(h, w, 3) uint8``."""
+    box = mark.box
+    pad_x, pad_y = box.width * margin, box.height * margin
+    height, width = page_image.shape[:2]
+    x0, y0 = max(0, int(box.x0 - pad_x)), max(0, int(box.y0 - pad_y))
+    x1, y1 = min(width, int(np.ceil(box.x1 + pad_x))), min(height, int(np.ceil(box.y1 + pad_y)))
+    return page_image[y0:y1, x0:x1]

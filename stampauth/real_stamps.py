@@ -17,10 +17,9 @@ from pathlib import Path
 
 import cv2
 
+from stampauth.detection.types import Box, Detection
+from stampauth.documents import crop_mark  # cut exactly as the service cuts a detected mark
 from stampauth.errors import InvalidInput
-
-CROP_MARGIN = 0.06  # as the service crops detected marks (stampauth.service.CROP_MARGIN)
-
 
 def read_groups(path: str | Path | None = None) -> list[dict]:
     """The committed grouping (or another file with columns page,box,stamp)."""
@@ -35,7 +34,8 @@ def read_groups(path: str | Path | None = None) -> list[dict]:
 
 
 def build_real_stamp_set(pages_dir: str | Path, out_dir: str | Path, groups_file: str | Path | None = None) -> dict:
-    """Crop every grouped stamp box of ``pages_dir`` (``images/*.jpg`` + ``labels/*.txt``, YOLO) into
+    """Crop every grouped stamp box of ``pages_dir`` (``images/*.jpg`` + ``labels/*.txt``, YOLO), as the service
+    crops a detected mark, into
     ``out_dir/<stamp>/<page>_<box>.png`` and write ``out_dir/labels.csv``.  Returns counts per stamp."""
     pages_dir, out_dir = Path(pages_dir), Path(out_dir)
     rows = read_groups(groups_file)
@@ -54,12 +54,10 @@ def build_real_stamp_set(pages_dir: str | Path, out_dir: str | Path, groups_file
         page = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
         height, width = page.shape[:2]
         _, cx, cy, bw, bh = map(float, boxes[index][:5])
-        pad_x, pad_y = bw * width * CROP_MARGIN, bh * height * CROP_MARGIN
-        x0, x1 = int(max(0, (cx - bw / 2) * width - pad_x)), int(min(width, (cx + bw / 2) * width + pad_x))
-        y0, y1 = int(max(0, (cy - bh / 2) * height - pad_y)), int(min(height, (cy + bh / 2) * height + pad_y))
+        box = Box((cx - bw / 2) * width, (cy - bh / 2) * height, (cx + bw / 2) * width, (cy + bh / 2) * height)
         relative = Path(row["stamp"]) / f"{row['page']}_{index}.png"
         (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out_dir / relative), page[y0:y1, x0:x1])
+        cv2.imwrite(str(out_dir / relative), crop_mark(page, Detection("stamp", box, 1.0)))
         written.append((relative.as_posix(), row["stamp"]))
     with (out_dir / "labels.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -19,7 +19,8 @@ from stampauth.annotate import annotate_page
 from stampauth.detection.detector import MarkDetector, load_detector
 from stampauth.detection.types import Detection
 from stampauth.documents import (
-    ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, judge_claim,
+    ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, crop_mark,
+    judge_claim,
 )
 from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted, Unimplemented
 from stampauth.io import InputLimits, Page, decode_document, decode_image
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 IDENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 UNIMPLEMENTED_METHODS = ("IdentifyMark",)
-CROP_MARGIN = 0.06  # share of a detected box added on each side before verification
 
 
 @dataclass(frozen=True)
@@ -427,13 +427,3 @@ class StampAuth:
             unimplemented_methods=list(UNIMPLEMENTED_METHODS),
             detector=self.detector.card if self.detector else None,
         )
-
-
-def crop_mark(page_image: np.ndarray, mark: Detection, margin: float = CROP_MARGIN) -> np.ndarray:
-    """The mark's box plus ``margin`` of its size on each side, clipped to the page: ``(h, w, 3) uint8``."""
-    box = mark.box
-    pad_x, pad_y = box.width * margin, box.height * margin
-    height, width = page_image.shape[:2]
-    x0, y0 = max(0, int(box.x0 - pad_x)), max(0, int(box.y0 - pad_y))
-    x1, y1 = min(width, int(np.ceil(box.x1 + pad_x))), min(height, int(np.ceil(box.y1 + pad_y)))
-    return page_image[y0:y1, x0:x1]
