@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from stampauth.detection.types import Box
 from stampauth.errors import InvalidInput, ResourceExhausted
+from stampauth.text.types import OcrWord
 
 
 _SIGNATURES = (
@@ -40,11 +42,16 @@ class InputLimits:
 
 @dataclass(frozen=True)
 class Page:
-    """One decoded page: ``image (H, W, 3) uint8 BGR``; ``dpi`` is the PDF render resolution or 0."""
+    """One decoded page: ``image (H, W, 3) uint8 BGR``; ``dpi`` is the PDF render resolution or 0.
+
+    ``words``: a PDF page's text layer in page pixels when it was asked for (empty for a page with no
+    text layer, such as a scan saved as PDF); None for raster images or when not asked for.
+    """
 
     number: int
     image: np.ndarray
     dpi: int = 0
+    words: tuple[OcrWord, ...] | None = None
 
     @property
     def width(self) -> int:
@@ -158,7 +165,19 @@ def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_f
     return pages
 
 
-def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str) -> list[Page]:
+def pdf_words(page, dpi: int) -> tuple[OcrWord, ...]:
+    """A pdfplumber page's text layer as words in the pixels of its rendering at ``dpi`` (confidence 1)."""
+    scale = dpi / 72.0
+    try:
+        words = page.extract_words(keep_blank_chars=False, use_text_flow=False)
+    except Exception:  # noqa: BLE001 - a broken text layer is no text layer; the page still renders
+        return ()
+    return tuple(OcrWord(w["text"], Box(float(w["x0"]) * scale, float(w["top"]) * scale, float(w["x1"]) * scale,
+                                        float(w["bottom"]) * scale), 1.0)
+                 for w in words if str(w.get("text", "")).strip())
+
+
+def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_layer: bool = False) -> list[Page]:
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
@@ -188,18 +207,21 @@ def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str) -> list[P
                 rendered = page.to_image(resolution=dpi).original.convert("RGB")
             except Exception as error:  # noqa: BLE001
                 raise InvalidInput(f"page {number} of the {what} cannot be rendered ({type(error).__name__})") from None
-            pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi))
+            words = pdf_words(page, dpi) if text_layer else None
+            pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi, words))
     return pages
 
 
-def decode_document(data: bytes, limits: InputLimits = InputLimits(), pdf_dpi: int = 0, what: str = "document") -> list[Page]:
-    """Bytes of a PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF -> its pages."""
+def decode_document(data: bytes, limits: InputLimits = InputLimits(), pdf_dpi: int = 0, what: str = "document",
+                    text_layer: bool = False) -> list[Page]:
+    """Bytes of a PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF -> its pages (with ``text_layer``: a PDF's
+    words on each page, see :attr:`Page.words`)."""
     kind = _check_bytes(data, limits, what)
     if kind == "pdf":
         dpi = pdf_dpi or limits.default_pdf_dpi
         if not 36 <= dpi <= limits.max_pdf_dpi:
             raise InvalidInput(f"pdf_dpi must be between 36 and {limits.max_pdf_dpi}, got {dpi}", field="pdf_dpi")
-        return _render_pdf(data, limits, dpi, what)
+        return _render_pdf(data, limits, dpi, what, text_layer)
     images = _decode_raster(data, kind, limits, what, max_frames=limits.max_pages)
     return [Page(number, image) for number, image in enumerate(images, start=1)]
 
