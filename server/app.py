@@ -75,7 +75,8 @@ def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]
     return running
 
 
-def serve(port: int = 50051, store_url: str | None = None, host: str = "[::]", models_dir=None, grace: float = 10.0) -> None:
+def serve(port: int = 50051, store_url: str | None = None, host: str = "[::]", models_dir=None, grace: float = 10.0,
+          tesseract: str | None = None) -> None:
     """Run until SIGTERM/SIGINT; health is NOT_SERVING while the models load."""
     running = build_server(port=port, host=host)
     log.info("listening on %s:%d (health NOT_SERVING while models load)", host, running.port)
@@ -87,10 +88,12 @@ def serve(port: int = 50051, store_url: str | None = None, host: str = "[::]", m
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    core = StampAuth.open(store_url, models_dir)
+    core = StampAuth.open(store_url, models_dir, tesseract_command=tesseract)
     running.attach(core)
     models = ", ".join(f"{c.kind}={c.version}" for c in core.server_info().models)
-    log.info("SERVING on port %d; store %s; models %s", running.port, core.store.backend, models)
+    info = core.server_info()
+    ocr = f"Tesseract ({', '.join(info.ocr_languages)})" if info.ocr_available else "unavailable (no Tesseract)"
+    log.info("SERVING on port %d; store %s; models %s; OCR %s", running.port, core.store.backend, models, ocr)
     stopping.wait()
     running.stop(grace)
     log.info("stopped")

@@ -14,6 +14,7 @@ from stampauth.modeling.card import ModelCard
 from stampauth.scoring import Decision, Verdict
 from stampauth.service import ServerInfo, SpecimenInput
 from stampauth.store.base import IdentityRecord, SpecimenRecord
+from stampauth.text.types import MarkText, NearbyConfig, OcrOptions, TextMatch, TextSpan, TextStatus
 from stampauth.v1 import stampauth_pb2 as pb
 
 KIND_FROM_PROTO = {pb.MARK_KIND_SIGNATURE: "signature", pb.MARK_KIND_STAMP: "stamp"}
@@ -140,10 +141,24 @@ def document_bytes(message: pb.DocumentData, field: str = "document") -> tuple[b
     return bytes(message.content), int(message.pdf_dpi)
 
 
+def nearby_from_proto(nearby: pb.NearbyTextOptions) -> NearbyConfig:
+    default = NearbyConfig()
+    values = {name: float(getattr(nearby, name)) if nearby.HasField(name) else getattr(default, name)
+              for name in ("below", "above", "left", "right", "spread")}
+    return NearbyConfig(**values, inside=not nearby.skip_inside)
+
+
 def options_from_proto(options: pb.DetectOptions, field: str = "options") -> dict:
     kinds = [kind_from_proto(k, f"{field}.kinds[{i}]") for i, k in enumerate(options.kinds)]
+    ocr = None
+    if options.ocr:
+        ocr = OcrOptions(languages=tuple(options.ocr_languages) or ("eng",), budget_ms=int(options.ocr_budget_ms),
+                         nearby=nearby_from_proto(options.nearby) if options.HasField("nearby") else NearbyConfig())
+    elif options.ocr_languages or options.ocr_budget_ms or options.HasField("nearby"):
+        raise InvalidInput(f"{field}.ocr_languages, ocr_budget_ms and nearby only apply with {field}.ocr set; "
+                           f"set {field}.ocr to read text", field=f"{field}.ocr")
     return {"kinds": kinds or None, "min_score": float(options.min_score), "annotate": bool(options.annotate),
-            "ocr": bool(options.ocr)}
+            "ocr": ocr}
 
 
 def box_from_proto(box: pb.BoundingBox) -> Box:
@@ -163,6 +178,7 @@ def claims_from_proto(claims) -> list[DocumentClaim]:
             kind=kind_from_proto(claim.kind, f"claims[{i}].kind", required=False),
             page_number=int(claim.page_number),
             region=box_from_proto(claim.region) if claim.HasField("region") else None,
+            expected_text=tuple(claim.expected_text),
         )
         for i, claim in enumerate(claims)
     ]
@@ -170,7 +186,7 @@ def claims_from_proto(claims) -> list[DocumentClaim]:
 
 def claim_to_proto(claim: DocumentClaim) -> pb.Claim:
     message = pb.Claim(identity_id=claim.identity_id, kind=KIND_TO_PROTO.get(claim.kind, pb.MARK_KIND_UNSPECIFIED),
-                       page_number=claim.page_number)
+                       page_number=claim.page_number, expected_text=list(claim.expected_text))
     if claim.region is not None:
         message.region.CopyFrom(box_to_proto(claim.region))
     return message
@@ -180,15 +196,40 @@ def page_to_proto(page: PageSummary) -> pb.PageInfo:
     return pb.PageInfo(page_number=page.page_number, width=page.width, height=page.height, dpi=page.dpi)
 
 
-def mark_to_proto(index: int, mark: Detection) -> pb.DetectedMark:
-    return pb.DetectedMark(mark_index=index, page_number=mark.page_number, kind=KIND_TO_PROTO[mark.kind],
-                           box=box_to_proto(mark.box), detection_score=mark.score)
+TEXT_STATUS_TO_PROTO = {
+    TextStatus.NOT_REQUESTED: pb.TEXT_STATUS_UNSPECIFIED,
+    TextStatus.READ: pb.TEXT_STATUS_READ,
+    TextStatus.BUDGET_EXCEEDED: pb.TEXT_STATUS_BUDGET_EXCEEDED,
+}
+
+
+def span_to_proto(span: TextSpan) -> pb.TextSpan:
+    return pb.TextSpan(text=span.text, box=box_to_proto(span.box), confidence=span.confidence, position=span.position,
+                       source=span.source)
+
+
+def mark_to_proto(index: int, mark: Detection, text: MarkText | None = None) -> pb.DetectedMark:
+    message = pb.DetectedMark(mark_index=index, page_number=mark.page_number, kind=KIND_TO_PROTO[mark.kind],
+                              box=box_to_proto(mark.box), detection_score=mark.score)
+    if text is not None:
+        message.nearby_text.extend(span_to_proto(s) for s in text.spans)
+        message.text_status = TEXT_STATUS_TO_PROTO[text.status]
+    return message
+
+
+def _text_of(result, index: int) -> MarkText | None:
+    return result.mark_texts[index] if result.mark_texts else None
+
+
+def text_match_to_proto(match: TextMatch) -> pb.TextMatch:
+    return pb.TextMatch(expected=match.expected, found=match.found, score=match.score, threshold=match.threshold,
+                        matched=match.matched, position=match.position)
 
 
 def detection_to_proto(result: DocumentDetection) -> pb.DetectMarksResponse:
     return pb.DetectMarksResponse(
         pages=[page_to_proto(p) for p in result.pages],
-        marks=[mark_to_proto(i, m) for i, m in enumerate(result.marks)],
+        marks=[mark_to_proto(i, m, _text_of(result, i)) for i, m in enumerate(result.marks)],
         detector_version=result.detector_version,
         annotated_pages=result.annotated_pages,
     )
@@ -196,7 +237,8 @@ def detection_to_proto(result: DocumentDetection) -> pb.DetectMarksResponse:
 
 def claim_result_to_proto(result: ClaimResult) -> pb.ClaimResult:
     message = pb.ClaimResult(claim=claim_to_proto(result.claim), verdict=VERDICT_TO_PROTO[result.verdict],
-                             explanation=result.explanation, outcome=OUTCOME_TO_PROTO[result.outcome])
+                             explanation=result.explanation, outcome=OUTCOME_TO_PROTO[result.outcome],
+                             chosen_by_text=result.chosen_by_text)
     if result.mark_index is not None:
         message.mark_index = result.mark_index
     return message
@@ -206,8 +248,9 @@ def verification_to_proto(result: DocumentVerification) -> pb.VerifyDocumentResp
     return pb.VerifyDocumentResponse(
         pages=[page_to_proto(p) for p in result.pages],
         verifications=[
-            pb.MarkVerification(mark=mark_to_proto(v.mark_index, v.mark), identity_id=v.identity_id,
-                                decision=decision_to_proto(v.decision))
+            pb.MarkVerification(mark=mark_to_proto(v.mark_index, v.mark, _text_of(result, v.mark_index)),
+                                identity_id=v.identity_id, decision=decision_to_proto(v.decision),
+                                text_match=text_match_to_proto(v.text_match) if v.text_match is not None else None)
             for v in result.verifications
         ],
         claim_results=[claim_result_to_proto(r) for r in result.claim_results],
@@ -237,9 +280,12 @@ def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
             max_pages=limits.input.max_pages,
             default_pdf_dpi=limits.input.default_pdf_dpi,
             max_specimens_per_request=limits.max_specimens_per_request,
+            default_ocr_budget_ms=limits.default_ocr_budget_ms,
+            max_ocr_budget_ms=limits.max_ocr_budget_ms,
         ),
         store_backend=info.store_backend,
         ocr_available=info.ocr_available,
+        ocr_languages=list(info.ocr_languages),
         unimplemented_methods=info.unimplemented_methods,
         detector=detector_to_proto(info.detector) if info.detector is not None else None,
     )

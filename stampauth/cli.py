@@ -20,7 +20,8 @@ def _quiet_tensorflow() -> None:
 def cmd_serve(args) -> int:
     from stampauth.server.app import serve
 
-    serve(port=args.port, store_url=args.store, host=args.host, models_dir=args.models_dir, grace=args.grace)
+    serve(port=args.port, store_url=args.store, host=args.host, models_dir=args.models_dir, grace=args.grace,
+          tesseract=args.tesseract)
     return 0
 
 
@@ -128,6 +129,38 @@ def _mark_json(index: int, mark) -> dict:
             "box": [round(b.x0), round(b.y0), round(b.x1), round(b.y1)]}
 
 
+def _ocr_options(args):
+    """``--ocr`` and its options -> OcrOptions, or None without ``--ocr``."""
+    if not args.ocr:
+        return None
+    from stampauth.text.types import OcrOptions
+
+    return OcrOptions(languages=tuple(args.ocr_lang or ("eng",)), budget_ms=args.ocr_budget_ms)
+
+
+def _text_json(text) -> dict:
+    return {"text_status": text.status.value,
+            "text": [{"text": s.text, "position": s.position, "confidence": round(s.confidence, 3), "source": s.source,
+                      "box": [round(s.box.x0), round(s.box.y0), round(s.box.x1), round(s.box.y1)]} for s in text.spans]}
+
+
+def _print_text(mark: dict, indent: str = "      ") -> None:
+    """The text read for a mark, one line per span, under its table row."""
+    for span in mark.get("text", []):
+        print(f"{indent}{span['position']:>6}: {span['text']!r} ({span['source']}, {span['confidence']:.2f})")
+    if mark.get("text_status") == "BUDGET_EXCEEDED":
+        print(f"{indent}(OCR time budget ran out: text missing or partial; raise --ocr-budget-ms)")
+
+
+def _add_ocr_arguments(parser) -> None:
+    parser.add_argument("--ocr", action="store_true", help="read the text near and inside each mark "
+                        "(the PDF's text layer, or Tesseract) and show it")
+    parser.add_argument("--ocr-lang", action="append", default=None, metavar="LANG",
+                        help="Tesseract language pack (repeatable; default eng)")
+    parser.add_argument("--ocr-budget-ms", type=int, default=0, help="OCR time per page (0 = the default, 4000)")
+    parser.add_argument("--tesseract", default=None, help="path of the Tesseract binary (default: tesseract on PATH)")
+
+
 def _each_file(files: list[str], work) -> tuple[list[dict], int]:
     """``work(path) -> dict`` for every file, with a progress bar on a terminal; a file that fails is
     reported on stderr and counted, and the others still run. Returns (results, number failed)."""
@@ -152,14 +185,20 @@ def _print_json(results: list[dict]) -> None:
 def cmd_detect(args) -> int:
     from stampauth.detection.detector import load_detector
     from stampauth.service import StampAuth
+    from stampauth.text.tesseract import Tesseract
 
-    core = StampAuth(store=None, encoders={}, detector=load_detector(args.models_dir))
+    core = StampAuth(store=None, encoders={}, detector=load_detector(args.models_dir), tesseract=Tesseract(args.tesseract))
+    ocr = _ocr_options(args)
 
     def work(path: str) -> dict:
-        result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir))
+        result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir),
+                                   ocr)
+        marks = [_mark_json(i, m) for i, m in enumerate(result.marks)]
+        for mark, text in zip(marks, result.mark_texts):
+            mark.update(_text_json(text))
         return {
             "pages": [{"page": p.page_number, "width": p.width, "height": p.height} for p in result.pages],
-            "marks": [_mark_json(i, m) for i, m in enumerate(result.marks)],
+            "marks": marks,
             "detector_version": result.detector_version,
             "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
         }
@@ -174,6 +213,7 @@ def cmd_detect(args) -> int:
             print(f"  {'#':>3} {'page':>4} {'kind':<10} {'score':>6}  box (x0, y0, x1, y1)")
         for m in item["marks"]:
             print(f"  {m['mark_index']:>3} {m['page']:>4} {m['kind']:<10} {m['score']:>6.3f}  {tuple(m['box'])}")
+            _print_text(m)
         for path in item["annotated"]:
             print(f"  annotated: {path}")
     return 1 if failed else 0
@@ -183,17 +223,28 @@ def cmd_verify(args) -> int:
     from stampauth.documents import DocumentClaim
     from stampauth.service import StampAuth
 
-    claims = [DocumentClaim(identity, args.kind, args.page) for identity in args.identity]
-    with StampAuth.open(args.store, args.models_dir) as core:
+    claims = [DocumentClaim(identity, args.kind, args.page, expected_text=tuple(args.expect or ()))
+              for identity in args.identity]
+    ocr = _ocr_options(args)
+    with StampAuth.open(args.store, args.models_dir, tesseract_command=args.tesseract) as core:
         def work(path: str) -> dict:
             result = core.verify_document(_read_file(path), claims, args.pdf_dpi, None, args.min_score,
-                                          bool(args.annotate_dir))
+                                          bool(args.annotate_dir), ocr)
+            verifications = [_verification_json(v) for v in result.verifications]
+            for item, v in zip(verifications, result.verifications):
+                if result.mark_texts:
+                    item.update(_text_json(result.mark_texts[v.mark_index]))
+                if v.text_match is not None:
+                    t = v.text_match
+                    item["text_match"] = {"expected": t.expected, "found": t.found, "score": round(t.score, 3),
+                                          "matched": t.matched, "position": t.position}
             return {
                 "all_claims_satisfied": result.all_claims_satisfied,
                 "claims": [{"identity_id": r.claim.identity_id, "kind": r.claim.kind, "page": r.claim.page_number,
                             "outcome": r.outcome.value, "verdict": r.verdict.value, "mark_index": r.mark_index,
-                            "explanation": r.explanation} for r in result.claim_results],
-                "verifications": [_verification_json(v) for v in result.verifications],
+                            "chosen_by_text": r.chosen_by_text, "explanation": r.explanation}
+                           for r in result.claim_results],
+                "verifications": verifications,
                 "detector_version": result.detector_version,
                 "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
             }
@@ -212,8 +263,11 @@ def cmd_verify(args) -> int:
                 print(f"  {'#':>3} {'page':>4} {'kind':<10} {'det':>5} {'identity':<16} {'similarity':>10} {'thresh':>7} verdict")
             for v in item["verifications"]:
                 similarity = "-" if v["similarity"] is None else f"{v['similarity']:.3f}"
+                match = v.get("text_match")
+                named = "" if match is None else f"  text {'matches' if match['matched'] else 'differs'} ({match['score']:.2f})"
                 print(f"  {v['mark_index']:>3} {v['page']:>4} {v['kind']:<10} {v['detection_score']:>5.2f}"
-                      f" {v['identity_id']:<16} {similarity:>10} {v['threshold']:>7.3f} {v['verdict']}")
+                      f" {v['identity_id']:<16} {similarity:>10} {v['threshold']:>7.3f} {v['verdict']}{named}")
+                _print_text(v)
             for path in item["annotated"]:
                 print(f"  annotated: {path}")
     return 1 if failed else (3 if unsatisfied else 0)
@@ -315,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "the data dir is $STAMPAUTH_DATA_DIR or ./data)")
     serve.add_argument("--models-dir", default=None, help="folder with the model files (default: shipped models/)")
     serve.add_argument("--grace", type=float, default=10.0, help="seconds calls in flight get on SIGTERM")
+    serve.add_argument("--tesseract", default=None, help="path of the Tesseract binary for OCR (default: tesseract on PATH)")
     serve.set_defaults(func=cmd_serve)
 
     evaluate = commands.add_parser("eval", help="measure verification accuracy on a labelled set")
@@ -338,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
     detect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     detect.add_argument("--models-dir", default=None)
+    _add_ocr_arguments(detect)
     detect.set_defaults(func=cmd_detect)
 
     verify = commands.add_parser("verify", help="verify the marks of documents against claimed identities")
@@ -352,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.add_argument("--models-dir", default=None)
+    verify.add_argument("--expect", action="append", default=None, metavar="TEXT",
+                        help="with --ocr: a name or identifier the claimed marks' text should hold (repeatable; "
+                             "default: the identity's display name)")
+    _add_ocr_arguments(verify)
     verify.set_defaults(func=cmd_verify)
 
     bench = commands.add_parser("bench", help="measure speed")

@@ -6,6 +6,9 @@ translates them. How a claim is judged (:func:`judge_claim`):
 * candidates are the detected marks of the claim's kind (both kinds when unset) on the claim's
   page (any page when 0) whose box overlaps the claim's region (anywhere when unset);
 * each candidate is verified against the identity's references of its kind;
+* when text was read (OCR) and several candidates are found, those whose text matches the
+  claim's expected text (its names and identifiers, or the identity's display name) are the
+  candidates, if any matches (``chosen_by_text``): the claim binds to the mark that names it;
 * SATISFIED when any candidate is GENUINE; otherwise the best candidate (highest similarity)
   decides: INCONCLUSIVE or FORGED; NO_REFERENCE when the identity has no specimen of any
   candidate kind; MISSING_MARK when there is no candidate at all.
@@ -20,6 +23,7 @@ import numpy as np
 
 from stampauth.detection.types import Box, Detection
 from stampauth.scoring import Decision, Verdict
+from stampauth.text.types import MarkText, TextMatch
 
 
 class ClaimOutcome(str, Enum):
@@ -46,6 +50,7 @@ class DocumentClaim:
     kind: str | None = None
     page_number: int = 0
     region: Box | None = None
+    expected_text: tuple[str, ...] = ()  # names/identifiers the mark's text should hold (used with OCR)
 
     def admits(self, mark: Detection) -> bool:
         if self.kind is not None and mark.kind != self.kind:
@@ -61,6 +66,7 @@ class MarkVerification:
     mark: Detection
     identity_id: str
     decision: Decision
+    text_match: TextMatch | None = None  # with OCR: how well the mark's text names the claimed identity
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class ClaimResult:
     verdict: Verdict
     mark_index: int | None
     explanation: str
+    chosen_by_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class DocumentDetection:
     marks: list[Detection]  # ordered by page, then top to bottom; the list index is the mark index
     detector_version: str
     annotated_pages: list[bytes] = field(default_factory=list)
+    mark_texts: list[MarkText] = field(default_factory=list)  # with OCR: one per mark, in mark order
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class DocumentVerification:
     claim_results: list[ClaimResult]
     detector_version: str
     annotated_pages: list[bytes] = field(default_factory=list)
+    mark_texts: list[MarkText] = field(default_factory=list)
 
     @property
     def all_claims_satisfied(self) -> bool:
@@ -114,6 +123,20 @@ def judge_claim(claim: DocumentClaim, verifications: list[MarkVerification],
             explanation += (f"; {' and '.join(kinds)} mark(s) were found, but this server has no "
                             f"{' or '.join(kinds)} model to verify them")
         return ClaimResult(claim, ClaimOutcome.MISSING_MARK, Verdict.FORGED, None, explanation)
+    chosen_by_text = False
+    named = [v for v in verifications if v.text_match is not None and v.text_match.matched]
+    if named and len(verifications) > 1:
+        verifications, chosen_by_text = named, True
+    result = _judge(claim, verifications)
+    if not chosen_by_text:
+        return result
+    m = max((v.text_match for v in named), key=lambda t: t.score)
+    return ClaimResult(result.claim, result.outcome, result.verdict, result.mark_index,
+                       f"{result.explanation}; judged on the {len(named)} candidate(s) whose text names the identity "
+                       f"({m.found!r} matches {m.expected!r}, score {m.score:.2f})", chosen_by_text=True)
+
+
+def _judge(claim: DocumentClaim, verifications: list[MarkVerification]) -> ClaimResult:
     compared = [v for v in verifications if v.decision.verdict is not Verdict.NO_REFERENCE]
     if not compared:
         kinds = sorted({v.mark.kind for v in verifications})

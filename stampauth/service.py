@@ -28,6 +28,10 @@ from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.store.base import KINDS, IdentityRecord, NewSpecimen, ReferenceStore, ResultPage, SpecimenRecord
+from stampauth.text.match import best_match
+from stampauth.text.reader import read_marks_text
+from stampauth.text.tesseract import Tesseract
+from stampauth.text.types import MarkText, OcrOptions
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,11 @@ class ServiceLimits:
     max_note_chars: int = 1024
     max_claims: int = 32
     max_annotated_pages: int = 20  # annotated PNGs are ~1-2 MB a page; more would not fit one response
+    default_ocr_budget_ms: int = 4000  # OCR time per page; a page of 4-6 marks reads in about 1-1.5 s
+    max_ocr_budget_ms: int = 60000
+    max_ocr_languages: int = 8
+    max_expected_texts: int = 16
+    max_expected_text_chars: int = 256
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class ServerInfo:
     ocr_available: bool
     unimplemented_methods: list[str] = field(default_factory=list)
     detector: object | None = None  # the DetectorCard of the loaded detector
+    ocr_languages: tuple[str, ...] = ()
 
 
 def check_kind(kind: str, field_name: str = "kind") -> str:
@@ -81,25 +91,20 @@ def check_identity_id(identity_id: str, field_name: str = "identity_id") -> str:
     return identity_id
 
 
-def ocr_available() -> bool:
-    import shutil
-
-    return shutil.which("tesseract") is not None
-
-
 class StampAuth:
     """stampauth in-process.  ``StampAuth.open()`` loads the shipped models and the default store."""
 
     def __init__(self, store: ReferenceStore, encoders: dict[str, MarkEncoder], limits: ServiceLimits = ServiceLimits(),
-                 detector: MarkDetector | None = None):
+                 detector: MarkDetector | None = None, tesseract: Tesseract | None = None):
         self.store = store
         self.encoders = encoders
         self.limits = limits
         self.detector = detector
+        self.tesseract = tesseract or Tesseract()
 
     @classmethod
     def open(cls, store_url: str | None = None, models_dir: str | Path | None = None,
-             limits: ServiceLimits = ServiceLimits()) -> "StampAuth":
+             limits: ServiceLimits = ServiceLimits(), tesseract_command: str | None = None) -> "StampAuth":
         encoders = {"signature": load_encoder("signature", models_dir)}
         try:
             encoders["stamp"] = load_encoder("stamp", models_dir)
@@ -110,7 +115,11 @@ class StampAuth:
         except FailedPrecondition as error:  # serve crops without it; document RPCs say why they cannot
             log.warning("no document detector: %s", error.message)
             detector = None
-        service = cls(open_store(store_url), encoders, limits, detector)
+        tesseract = Tesseract(tesseract_command)
+        if not tesseract.available:  # OCR is optional: everything else serves; OCR calls say how to install it
+            log.warning("Tesseract not found at %r: requests with OCR will fail with FAILED_PRECONDITION",
+                        tesseract.command)
+        service = cls(open_store(store_url), encoders, limits, detector, tesseract)
         for kind in encoders:
             service.refresh_stale_embeddings(kind)
         return service
@@ -298,19 +307,33 @@ class StampAuth:
                                      "marks; crop the marks and call VerifyImage, or install the shipped models")
         return self.detector
 
-    def _detect_pages(self, content: bytes, pdf_dpi: int, kinds: list[str] | None, min_score: float, ocr: bool = False,
-                      annotate: bool = False) -> tuple[list[Page], list[Detection]]:
+    def _check_ocr(self, ocr: OcrOptions) -> tuple[str, float]:
+        """The request's OCR options -> (Tesseract language argument, budget in seconds), or why not."""
+        if not 0 <= ocr.budget_ms <= self.limits.max_ocr_budget_ms:
+            raise InvalidInput(f"options.ocr_budget_ms must be at most {self.limits.max_ocr_budget_ms} "
+                               "(0 = the server's default)", field="options.ocr_budget_ms")
+        if len(ocr.languages) > self.limits.max_ocr_languages:
+            raise InvalidInput(f"at most {self.limits.max_ocr_languages} OCR languages", field="options.ocr_languages")
+        nearby = ocr.nearby
+        for name in ("below", "above", "left", "right", "spread"):
+            if not 0.0 <= getattr(nearby, name) <= 10.0:
+                raise InvalidInput(f"options.nearby.{name} must be between 0 and 10 (multiples of the mark's size)",
+                                   field=f"options.nearby.{name}")
+        language = self.tesseract.check(ocr.languages or ("eng",))
+        return language, (ocr.budget_ms or self.limits.default_ocr_budget_ms) / 1000.0
+
+    def _detect_pages(self, content: bytes, pdf_dpi: int, kinds: list[str] | None, min_score: float,
+                      ocr: OcrOptions | None = None, annotate: bool = False
+                      ) -> tuple[list[Page], list[Detection], list[MarkText]]:
         detector = self._detector()
-        if ocr:
-            raise Unimplemented("options.ocr is not available in this version: reading nearby text is not built yet; "
-                                "send the request without it", field="options.ocr")
+        language, budget_s = self._check_ocr(ocr) if ocr is not None else ("", 0.0)
         if not content:
             raise InvalidInput("document.content is empty: put the document file's bytes there", field="document.content")
         if not 0.0 <= min_score <= 1.0:
             raise InvalidInput("options.min_score must be in [0, 1] (0 = the model's default)", field="options.min_score")
         wanted = tuple(check_kind(k, "options.kinds") for k in kinds) if kinds else ("signature", "stamp")
         try:
-            pages = decode_document(content, self.limits.input, pdf_dpi, "document")
+            pages = decode_document(content, self.limits.input, pdf_dpi, "document", text_layer=ocr is not None)
         except (InvalidInput, ResourceExhausted) as error:
             raise error.with_field("document")
         if annotate and len(pages) > self.limits.max_annotated_pages:
@@ -318,32 +341,39 @@ class StampAuth:
                                f"pages (this one has {len(pages)}); send it without annotate, or split it",
                                field="options.annotate")
         marks: list[Detection] = []
+        texts: list[MarkText] = []
         for page in pages:
-            marks += detector.detect(page.image, wanted, min_score or None, page.number)
-        return pages, marks
+            found = detector.detect(page.image, wanted, min_score or None, page.number)
+            marks += found
+            if ocr is not None:
+                texts += read_marks_text(page, found, self.tesseract, ocr.nearby, language, budget_s)
+        return pages, marks, texts
 
     @staticmethod
     def _summaries(pages: list[Page]) -> list[PageSummary]:
         return [PageSummary(p.number, p.width, p.height, p.dpi) for p in pages]
 
     def detect_marks(self, content: bytes, pdf_dpi: int = 0, kinds: list[str] | None = None, min_score: float = 0.0,
-                     annotate: bool = False, ocr: bool = False) -> DocumentDetection:
-        """Every stamp and signature on every page, ordered by page then top to bottom."""
-        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
+                     annotate: bool = False, ocr: OcrOptions | None = None) -> DocumentDetection:
+        """Every stamp and signature on every page, ordered by page then top to bottom; with ``ocr``, the text
+        near and inside each one."""
+        pages, marks, texts = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
         annotated = []
         if annotate:
             for page in pages:
                 annotated.append(annotate_page(page.image, [(i, m, None, "") for i, m in enumerate(marks)
                                                             if m.page_number == page.number]))
-        return DocumentDetection(self._summaries(pages), marks, self._detector().version, annotated)
+        return DocumentDetection(self._summaries(pages), marks, self._detector().version, annotated, texts)
 
     def verify_document(self, content: bytes, claims: list[DocumentClaim], pdf_dpi: int = 0,
                         kinds: list[str] | None = None, min_score: float = 0.0, annotate: bool = False,
-                        ocr: bool = False) -> DocumentVerification:
-        """Detect the marks, verify each against every claim that admits it, and judge each claim."""
+                        ocr: OcrOptions | None = None) -> DocumentVerification:
+        """Detect the marks, verify each against every claim that admits it, and judge each claim. With ``ocr``,
+        each mark's text is matched against the claim's expected text (or the identity's display name), and a
+        claim with several candidate marks is judged on those that name it (:func:`judge_claim`)."""
         self._detector()
-        self._check_claims(claims)
-        pages, marks = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
+        identities = self._check_claims(claims)
+        pages, marks, texts = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
         by_number = {page.number: page for page in pages}
         # Embed each mark once per kind, whatever the number of claims.
         needed = sorted({i for c in claims for i, m in enumerate(marks) if c.admits(m) and m.kind in self.encoders})
@@ -358,7 +388,8 @@ class StampAuth:
         references = {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []
-        for claim in claims:
+        for claim, identity in zip(claims, identities):
+            expected = claim.expected_text or ((identity.display_name,) if identity.display_name else ())
             mine = []
             for index, mark in enumerate(marks):
                 if not claim.admits(mark) or index not in embeddings:
@@ -371,7 +402,8 @@ class StampAuth:
                 decision = make_decision(embeddings[index], refs, encoder.card.scoring, encoder.version)
                 if specimen_ids:
                     decision = decision.with_specimen_ids(specimen_ids)
-                mine.append(MarkVerification(index, mark, claim.identity_id, decision))
+                text_match = best_match(expected, texts[index].spans) if texts and expected else None
+                mine.append(MarkVerification(index, mark, claim.identity_id, decision, text_match))
             verifications += mine
             unverifiable = tuple({m.kind for m in marks if claim.admits(m) and m.kind not in self.encoders})
             results.append(judge_claim(claim, mine, unverifiable))
@@ -391,15 +423,20 @@ class StampAuth:
                     items.append((i, m, v.decision.verdict if v else None, label))
                 annotated.append(annotate_page(page.image, items))
         return DocumentVerification(self._summaries(pages), marks, verifications, results, self._detector().version,
-                                    annotated)
+                                    annotated, texts)
 
-    def _check_claims(self, claims: list[DocumentClaim]) -> None:
+    def _check_claims(self, claims: list[DocumentClaim]) -> list[IdentityRecord]:
         if not claims:
             raise InvalidInput("send at least one claim (the identity the document's marks should belong to)", field="claims")
         if len(claims) > self.limits.max_claims:
             raise InvalidInput(f"at most {self.limits.max_claims} claims per request", field="claims")
+        identities = []
         for i, claim in enumerate(claims):
             check_identity_id(claim.identity_id, f"claims[{i}].identity_id")
+            if len(claim.expected_text) > self.limits.max_expected_texts or any(
+                    len(t) > self.limits.max_expected_text_chars for t in claim.expected_text):
+                raise InvalidInput(f"a claim takes at most {self.limits.max_expected_texts} expected texts of at most "
+                                   f"{self.limits.max_expected_text_chars} characters", field=f"claims[{i}].expected_text")
             if claim.kind is not None:
                 check_kind(claim.kind, f"claims[{i}].kind")
                 if claim.kind not in self.encoders:
@@ -408,9 +445,10 @@ class StampAuth:
             if claim.region is not None and (claim.region.width <= 0 or claim.region.height <= 0):
                 raise InvalidInput("a claim's region needs x_max > x_min and y_max > y_min", field=f"claims[{i}].region")
             try:
-                self.store.get_identity(claim.identity_id)
+                identities.append(self.store.get_identity(claim.identity_id))
             except NotFound as error:
                 raise NotFound(f"claims[{i}]: {error.message}", field=f"claims[{i}].identity_id")
+        return identities
 
     def identify_mark(self, *args, **kwargs):
         raise Unimplemented("IdentifyMark is not available in this version: 1:N identification is not built yet")
@@ -423,7 +461,8 @@ class StampAuth:
             models=[encoder.card for encoder in self.encoders.values()],
             limits=self.limits,
             store_backend=self.store.backend,
-            ocr_available=ocr_available(),
+            ocr_available=self.tesseract.available,
+            ocr_languages=tuple(l for l in self.tesseract.installed_languages() if l != "osd"),
             unimplemented_methods=list(UNIMPLEMENTED_METHODS),
             detector=self.detector.card if self.detector else None,
         )

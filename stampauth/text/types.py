@@ -92,3 +92,12 @@ class NearbyConfig:
     inside: bool = True
     min_extent_px: int = 60
     max_extent_px: int = 600
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """What a caller asked of OCR for one document: languages, the time budget per page, the neighbourhood."""
+
+    languages: tuple[str, ...] = ("eng",)
+    budget_ms: int = 0  # 0: the service's default
+    nearby: NearbyConfig = NearbyConfig()

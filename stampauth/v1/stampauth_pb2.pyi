@@ -38,6 +38,12 @@ class ClaimOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CLAIM_OUTCOME_FORGED: _ClassVar[ClaimOutcome]
     CLAIM_OUTCOME_INCONCLUSIVE: _ClassVar[ClaimOutcome]
     CLAIM_OUTCOME_NO_REFERENCE: _ClassVar[ClaimOutcome]
+
+class TextStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEXT_STATUS_UNSPECIFIED: _ClassVar[TextStatus]
+    TEXT_STATUS_READ: _ClassVar[TextStatus]
+    TEXT_STATUS_BUDGET_EXCEEDED: _ClassVar[TextStatus]
 MARK_KIND_UNSPECIFIED: MarkKind
 MARK_KIND_SIGNATURE: MarkKind
 MARK_KIND_STAMP: MarkKind
@@ -55,6 +61,9 @@ CLAIM_OUTCOME_MISSING_MARK: ClaimOutcome
 CLAIM_OUTCOME_FORGED: ClaimOutcome
 CLAIM_OUTCOME_INCONCLUSIVE: ClaimOutcome
 CLAIM_OUTCOME_NO_REFERENCE: ClaimOutcome
+TEXT_STATUS_UNSPECIFIED: TextStatus
+TEXT_STATUS_READ: TextStatus
+TEXT_STATUS_BUDGET_EXCEEDED: TextStatus
 
 class ImageData(_message.Message):
     __slots__ = ("content", "filename")
@@ -324,16 +333,38 @@ class VerifyImageResponse(_message.Message):
     def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
 
 class DetectOptions(_message.Message):
-    __slots__ = ("kinds", "min_score", "ocr", "annotate")
+    __slots__ = ("kinds", "min_score", "ocr", "annotate", "ocr_languages", "ocr_budget_ms", "nearby")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     OCR_FIELD_NUMBER: _ClassVar[int]
     ANNOTATE_FIELD_NUMBER: _ClassVar[int]
+    OCR_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    OCR_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    NEARBY_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[MarkKind]
     min_score: float
     ocr: bool
     annotate: bool
-    def __init__(self, kinds: _Optional[_Iterable[_Union[MarkKind, str]]] = ..., min_score: _Optional[float] = ..., ocr: _Optional[bool] = ..., annotate: _Optional[bool] = ...) -> None: ...
+    ocr_languages: _containers.RepeatedScalarFieldContainer[str]
+    ocr_budget_ms: int
+    nearby: NearbyTextOptions
+    def __init__(self, kinds: _Optional[_Iterable[_Union[MarkKind, str]]] = ..., min_score: _Optional[float] = ..., ocr: _Optional[bool] = ..., annotate: _Optional[bool] = ..., ocr_languages: _Optional[_Iterable[str]] = ..., ocr_budget_ms: _Optional[int] = ..., nearby: _Optional[_Union[NearbyTextOptions, _Mapping]] = ...) -> None: ...
+
+class NearbyTextOptions(_message.Message):
+    __slots__ = ("below", "above", "left", "right", "spread", "skip_inside")
+    BELOW_FIELD_NUMBER: _ClassVar[int]
+    ABOVE_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    SKIP_INSIDE_FIELD_NUMBER: _ClassVar[int]
+    below: float
+    above: float
+    left: float
+    right: float
+    spread: float
+    skip_inside: bool
+    def __init__(self, below: _Optional[float] = ..., above: _Optional[float] = ..., left: _Optional[float] = ..., right: _Optional[float] = ..., spread: _Optional[float] = ..., skip_inside: _Optional[bool] = ...) -> None: ...
 
 class PageInfo(_message.Message):
     __slots__ = ("page_number", "width", "height", "dpi")
@@ -362,20 +393,22 @@ class TextSpan(_message.Message):
     def __init__(self, text: _Optional[str] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., position: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
 class DetectedMark(_message.Message):
-    __slots__ = ("mark_index", "page_number", "kind", "box", "detection_score", "nearby_text")
+    __slots__ = ("mark_index", "page_number", "kind", "box", "detection_score", "nearby_text", "text_status")
     MARK_INDEX_FIELD_NUMBER: _ClassVar[int]
     PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     BOX_FIELD_NUMBER: _ClassVar[int]
     DETECTION_SCORE_FIELD_NUMBER: _ClassVar[int]
     NEARBY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_STATUS_FIELD_NUMBER: _ClassVar[int]
     mark_index: int
     page_number: int
     kind: MarkKind
     box: BoundingBox
     detection_score: float
     nearby_text: _containers.RepeatedCompositeFieldContainer[TextSpan]
-    def __init__(self, mark_index: _Optional[int] = ..., page_number: _Optional[int] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., detection_score: _Optional[float] = ..., nearby_text: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ...) -> None: ...
+    text_status: TextStatus
+    def __init__(self, mark_index: _Optional[int] = ..., page_number: _Optional[int] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., detection_score: _Optional[float] = ..., nearby_text: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ..., text_status: _Optional[_Union[TextStatus, str]] = ...) -> None: ...
 
 class DetectMarksRequest(_message.Message):
     __slots__ = ("document", "options")
@@ -398,40 +431,62 @@ class DetectMarksResponse(_message.Message):
     def __init__(self, pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ..., marks: _Optional[_Iterable[_Union[DetectedMark, _Mapping]]] = ..., detector_version: _Optional[str] = ..., annotated_pages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Claim(_message.Message):
-    __slots__ = ("identity_id", "kind", "page_number", "region")
+    __slots__ = ("identity_id", "kind", "page_number", "region", "expected_text")
     IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_TEXT_FIELD_NUMBER: _ClassVar[int]
     identity_id: str
     kind: MarkKind
     page_number: int
     region: BoundingBox
-    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_number: _Optional[int] = ..., region: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
+    expected_text: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, identity_id: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., page_number: _Optional[int] = ..., region: _Optional[_Union[BoundingBox, _Mapping]] = ..., expected_text: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TextMatch(_message.Message):
+    __slots__ = ("expected", "found", "score", "threshold", "matched", "position")
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    expected: str
+    found: str
+    score: float
+    threshold: float
+    matched: bool
+    position: str
+    def __init__(self, expected: _Optional[str] = ..., found: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., matched: _Optional[bool] = ..., position: _Optional[str] = ...) -> None: ...
 
 class MarkVerification(_message.Message):
-    __slots__ = ("mark", "identity_id", "decision")
+    __slots__ = ("mark", "identity_id", "decision", "text_match")
     MARK_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_MATCH_FIELD_NUMBER: _ClassVar[int]
     mark: DetectedMark
     identity_id: str
     decision: Decision
-    def __init__(self, mark: _Optional[_Union[DetectedMark, _Mapping]] = ..., identity_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    text_match: TextMatch
+    def __init__(self, mark: _Optional[_Union[DetectedMark, _Mapping]] = ..., identity_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., text_match: _Optional[_Union[TextMatch, _Mapping]] = ...) -> None: ...
 
 class ClaimResult(_message.Message):
-    __slots__ = ("claim", "verdict", "mark_index", "explanation", "outcome")
+    __slots__ = ("claim", "verdict", "mark_index", "explanation", "outcome", "chosen_by_text")
     CLAIM_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     MARK_INDEX_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_BY_TEXT_FIELD_NUMBER: _ClassVar[int]
     claim: Claim
     verdict: Verdict
     mark_index: int
     explanation: str
     outcome: ClaimOutcome
-    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., mark_index: _Optional[int] = ..., explanation: _Optional[str] = ..., outcome: _Optional[_Union[ClaimOutcome, str]] = ...) -> None: ...
+    chosen_by_text: bool
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., mark_index: _Optional[int] = ..., explanation: _Optional[str] = ..., outcome: _Optional[_Union[ClaimOutcome, str]] = ..., chosen_by_text: _Optional[bool] = ...) -> None: ...
 
 class VerifyDocumentRequest(_message.Message):
     __slots__ = ("document", "claims", "options")
@@ -534,21 +589,25 @@ class ReferenceThreshold(_message.Message):
     def __init__(self, references: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request")
+    __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request", "default_ocr_budget_ms", "max_ocr_budget_ms")
     MAX_DOCUMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PDF_DPI_FIELD_NUMBER: _ClassVar[int]
     MAX_SPECIMENS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_OCR_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OCR_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
     max_document_bytes: int
     max_page_pixels: int
     max_pages: int
     default_pdf_dpi: int
     max_specimens_per_request: int
-    def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ...) -> None: ...
+    default_ocr_budget_ms: int
+    max_ocr_budget_ms: int
+    def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ..., default_ocr_budget_ms: _Optional[int] = ..., max_ocr_budget_ms: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods", "detector")
+    __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods", "detector", "ocr_languages")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -557,6 +616,7 @@ class GetServerInfoResponse(_message.Message):
     OCR_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     UNIMPLEMENTED_METHODS_FIELD_NUMBER: _ClassVar[int]
     DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    OCR_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
@@ -565,7 +625,8 @@ class GetServerInfoResponse(_message.Message):
     ocr_available: bool
     unimplemented_methods: _containers.RepeatedScalarFieldContainer[str]
     detector: DetectorInfo
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ..., detector: _Optional[_Union[DetectorInfo, _Mapping]] = ...) -> None: ...
+    ocr_languages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ..., detector: _Optional[_Union[DetectorInfo, _Mapping]] = ..., ocr_languages: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DetectorInfo(_message.Message):
     __slots__ = ("name", "version", "input_long_side", "score_thresholds")
