@@ -38,3 +38,48 @@ def pillow_bytes(images, fmt: str, **kwargs) -> bytes:
     buffer = io.BytesIO()
     pages[0].save(buffer, format=fmt, save_all=True, append_images=pages[1:], **kwargs)
     return buffer.getvalue()
+
+
+def pdf_with_text_layer(image: np.ndarray, texts, dpi: int) -> bytes:
+    """A one-page PDF: ``image (H, W, 3) BGR`` as the page's picture (at ``dpi``) with ``texts`` written over it as
+    real PDF text in Helvetica: ``[(text, x_px, baseline_y_px, size_px)]`` in the picture's pixels.
+
+    Hand-written (no PDF library in the project): a catalog, one page, a font, an image XObject, one content stream.
+    """
+    import zlib
+
+    h, w = image.shape[:2]
+    scale = 72.0 / dpi
+    width_pt, height_pt = w * scale, h * scale
+    pixels = zlib.compress(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).tobytes())
+
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    content = [f"q {width_pt:.2f} 0 0 {height_pt:.2f} 0 0 cm /Im1 Do Q"]
+    for text, x, baseline, size in texts:
+        content.append(f"BT /F1 {size * scale:.2f} Tf {x * scale:.2f} {height_pt - baseline * scale:.2f} Td "
+                       f"({escape(text)}) Tj ET")
+    stream = "\n".join(content).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width_pt:.2f} {height_pt:.2f}] "
+         "/Resources << /Font << /F1 4 0 R >> /XObject << /Im1 5 0 R >> >> /Contents 6 0 R >>").encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        (f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB /BitsPerComponent 8 "
+         f"/Filter /FlateDecode /Length {len(pixels)} >>\nstream\n").encode() + pixels + b"\nendstream",
+        f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()

@@ -170,23 +170,24 @@ def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], re
     mark_local = (int(max(0, mark.x0 - x0)), int(max(0, mark.y0 - y0)), int(min(x1, mark.x1) - x0),
                   int(min(y1, mark.y1) - y0))
     bgr = to_bgr(crop)
-    if bgr is None:
-        gray = crop if crop.ndim == 2 else crop[:, :, 0]
-    else:
-        gray = remove_coloured_ink(bgr, mark_local) if remove_mark_ink else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    plain = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr is not None else (crop if crop.ndim == 2 else crop[:, :, 0])
+    gray = remove_coloured_ink(bgr, mark_local) if bgr is not None and remove_mark_ink else plain
     visible = np.zeros(gray.shape, bool)
     for box in keep:
         visible[int(max(0, box.y0 - y0)):int(max(0, box.y1 - y0)), int(max(0, box.x0 - x0)):int(max(0, box.x1 - x0))] = True
-    gray = np.where(visible, gray, 255).astype(np.uint8)
-    if float(gray.min()) > 160:  # nothing dark enough to be print
+    if float(np.where(visible, gray, 255).min()) > 160:  # nothing dark enough to be print
         return None
     mask, _ = otsu_binarize(cv2.medianBlur(gray, 3))
-    mask = np.where(visible, mask, 0).astype(np.uint8)
-    height = text_height(mask)
+    height = text_height(np.where(visible, mask, 0).astype(np.uint8))
     if height == 0:
         return None
-    # printed rules (a signature line, table borders): straight runs many characters long
-    mask = remove_rule_lines(mask, min_length_frac=min(1.0, 8 * height / max(mask.shape)))
+    # Printed rules (a signature line, table borders): straight runs many characters long. Found on the page as
+    # it is, before the mark's ink is taken out and the bands are blanked, either of which cuts a rule into
+    # pieces too short to tell from text.
+    everything, _ = otsu_binarize(cv2.medianBlur(plain, 3))
+    rules = cv2.subtract(everything, remove_rule_lines(everything, min_length_frac=min(1.0, 8 * height / max(mask.shape))))
+    mask = cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 3), np.uint8)))
+    mask = np.where(visible, mask, 0).astype(np.uint8)
     if remove_mark_ink:
         mask = remove_big_strokes(mask, mark_local, height)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
