@@ -13,7 +13,7 @@ import numpy as np
 
 from stampauth.detection.types import Box
 from stampauth.preprocess import (
-    HUE_TOLERANCE, MIN_STAMP_CHROMA, chroma_and_hue, dominant_hue, otsu_binarize, remove_rule_lines, to_bgr,
+    HUE_TOLERANCE, MIN_STAMP_CHROMA, chroma_and_hue, dominant_hue, to_bgr,
 )
 from stampauth.text.types import NearbyConfig, OcrWord
 
@@ -98,6 +98,16 @@ def remove_coloured_ink(bgr: np.ndarray, mark_region: tuple[int, int, int, int])
     return np.where(ink & ~print_under, 255, gray).astype(np.uint8)
 
 
+def ink_mask(gray: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``gray (H, W) uint8`` -> ``(H, W) uint8`` 255 where there is ink: Otsu's threshold over ``region`` (a bool
+    mask), but never closer to the paper's tone than 45 levels, so blank noisy paper does not turn into "ink"."""
+    smooth = cv2.medianBlur(gray, 3)
+    values = smooth[region] if region.any() else smooth.ravel()
+    otsu, _ = cv2.threshold(values.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = float(np.percentile(values, 90))
+    return np.where(smooth < min(otsu, paper - 45), 255, 0).astype(np.uint8)
+
+
 def text_height(mask: np.ndarray) -> float:
     """Median height of character-sized ink components of a binary ``mask (H, W) uint8`` (255 = ink); 0 if none."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -106,6 +116,17 @@ def text_height(mask: np.ndarray) -> float:
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = (heights >= 6) & (heights <= 200) & (widths <= 3 * heights) & (areas >= 12)
     return float(np.median(heights[keep])) if keep.sum() >= 3 else 0.0
+
+
+def rule_lines(mask: np.ndarray, length: int, max_thickness: int) -> np.ndarray:
+    """The straight horizontal and vertical runs of ``mask (H, W) uint8`` (255 = ink) at least ``length`` pixels
+    long and at most ``max_thickness`` thick: printed rules, not letters (whose strokes are a text line high)."""
+    rules = np.zeros_like(mask)
+    for kernel, thick in (((length, 1), (1, max_thickness + 1)), ((1, length), (max_thickness + 1, 1))):
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        runs = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick)))
+        rules = cv2.bitwise_or(rules, runs)
+    return rules
 
 
 def remove_big_strokes(mask: np.ndarray, region: tuple[int, int, int, int], height: float) -> np.ndarray:
@@ -160,8 +181,9 @@ class PreparedRegion:
 
 def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], remove_mark_ink: bool = True,
                    target_height: float = TEXT_HEIGHT_PX) -> PreparedRegion | None:
-    """Cut ``region`` of ``page (H, W, 3) BGR``, blank all but the ``keep`` boxes, remove the mark's own ink,
-    binarize (Otsu), deskew and scale the text to ``target_height``. None when nothing text-like is there."""
+    """Cut ``region`` of ``page (H, W, 3) BGR``, blank all but the ``keep`` boxes, remove the mark's own ink and
+    printed rules, find the ink (Otsu, guarded against blank paper), deskew and scale the text to ``target_height``.
+    None when nothing text-like is there."""
     x0, y0 = int(max(0, np.floor(region.x0))), int(max(0, np.floor(region.y0)))
     x1, y1 = int(min(page.shape[1], np.ceil(region.x1))), int(min(page.shape[0], np.ceil(region.y1)))
     if x1 - x0 < 8 or y1 - y0 < 8:
@@ -177,15 +199,15 @@ def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], re
         visible[int(max(0, box.y0 - y0)):int(max(0, box.y1 - y0)), int(max(0, box.x0 - x0)):int(max(0, box.x1 - x0))] = True
     if float(np.where(visible, gray, 255).min()) > 160:  # nothing dark enough to be print
         return None
-    mask, _ = otsu_binarize(cv2.medianBlur(gray, 3))
+    mask = ink_mask(gray, visible)
     height = text_height(np.where(visible, mask, 0).astype(np.uint8))
     if height == 0:
         return None
     # Printed rules (a signature line, table borders): straight runs many characters long. Found on the page as
     # it is, before the mark's ink is taken out and the bands are blanked, either of which cuts a rule into
     # pieces too short to tell from text.
-    everything, _ = otsu_binarize(cv2.medianBlur(plain, 3))
-    rules = cv2.subtract(everything, remove_rule_lines(everything, min_length_frac=min(1.0, 8 * height / max(mask.shape))))
+    everything = ink_mask(plain, visible)
+    rules = rule_lines(everything, int(8 * height), max(3, int(0.25 * height)))
     mask = cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 3), np.uint8)))
     mask = np.where(visible, mask, 0).astype(np.uint8)
     if remove_mark_ink:
@@ -198,7 +220,11 @@ def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], re
     top, bottom = max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)
     left, right = max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)
     mask = mask[top:bottom, left:right]
+    gray = gray[top:bottom, left:right]
     x0, y0 = x0 + left, y0 + top
+    # Tesseract gets the page's own grey levels (its binarization keeps thin gaps Otsu's can close) where the
+    # cleaned mask has ink, and white paper everywhere else.
+    text = 255 - np.where(cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0, gray, 255).astype(np.uint8)
     skew = estimate_skew(mask)
     scale = float(np.clip(target_height / height, 0.35, 3.0))
     h, w = mask.shape
@@ -207,7 +233,7 @@ def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], re
     rotate = cv2.getRotationMatrix2D((w / 2, h / 2), skew, scale)  # about the centre, which then moves to the new centre
     rotate[0, 2] += (out_w - w) / 2
     rotate[1, 2] += (out_h - h) / 2
-    prepared = cv2.warpAffine(255 - mask, rotate, (out_w, out_h), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    prepared = cv2.warpAffine(255 - text, rotate, (out_w, out_h), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderValue=255)
     full = np.vstack([rotate, [0, 0, 1]])
     back = np.linalg.inv(full)[:2]
