@@ -28,6 +28,10 @@ def cmd_serve(args) -> int:
 def cmd_eval(args) -> int:
     if args.what == "detection":
         return _eval_detection(args)
+    if args.what == "ocr":
+        return _eval_ocr(args)
+    if args.data is None:
+        raise SystemExit(f"stampauth eval {args.what}: --data DIR is required")
     from stampauth.evaluation import evaluate_marks
 
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
@@ -43,6 +47,23 @@ def cmd_eval(args) -> int:
             print(f"  {name:<12} {row['eer']:>12.4f} {row['eer_random']:>11.4f} {row['auc']:>7.4f}")
         print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
               f"  ({result['n_genuine']} genuine, {result['n_forged']} forged)")
+    return 0
+
+
+def _eval_ocr(args) -> int:
+    from stampauth.text.evaluation import run_ocr_evaluation
+
+    result = run_ocr_evaluation(args.data, args.count, args.seed or 2026, language=args.ocr_lang)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    source = result["data"] or f"{result['count']} generated layouts (seed {result['seed']}), clean and noisy"
+    print(f"OCR on {source}; Tesseract {result['tesseract_version']}, {result['cpu_cores']} CPU cores")
+    for key, limit in result["targets"].items():
+        value = result[key]
+        shown = "-" if value is None else (f"{value:.1f}" if key.startswith("ms") else f"{100 * value:.2f} %")
+        target = f"{limit:.0f}" if key.startswith("ms") else f"{100 * limit:.0f} %"
+        print(f"  {key:<18} {shown:>10}  (target <= {target}: {'met' if result['passed'][key] else 'NOT met'})")
     return 0
 
 
@@ -316,6 +337,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_synth(args) -> int:
+    if args.what == "ocr":
+        from stampauth.synth.ocr_pages import write_ocr_set
+
+        out = write_ocr_set(args.out, args.count, args.seed or 2026,
+                            progress=_progress("layouts") if sys.stderr.isatty() else None)
+        print(f"wrote {args.count} layouts (clean and noisy scans) and truth.jsonl to {out} ('stampauth eval ocr --data')")
+        return 0
     if args.what == "stamps":
         from stampauth.synth.stamp_sets import write_stamp_set
 
@@ -373,11 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     evaluate = commands.add_parser("eval", help="measure verification accuracy on a labelled set")
-    evaluate.add_argument("what", choices=["signatures", "stamps", "detection"])
-    evaluate.add_argument("--data", required=True, help="signatures/stamps: folder with labels.csv "
-                          "(path,writer,label,forger); detection: folder with images/, labels/ (YOLO) and classes.txt")
+    evaluate.add_argument("what", choices=["signatures", "stamps", "detection", "ocr"])
+    evaluate.add_argument("--data", default=None, help="signatures/stamps: folder with labels.csv "
+                          "(path,writer,label,forger); detection: folder with images/, labels/ (YOLO) and classes.txt; "
+                          "ocr: a set from 'stampauth synth ocr' (default: generate pages in memory)")
+    evaluate.add_argument("--count", type=int, default=12, help="ocr: generated layouts (each scanned clean and noisy)")
+    evaluate.add_argument("--ocr-lang", default="eng", help="ocr: Tesseract language")
     evaluate.add_argument("--references", type=int, default=5, help="genuine specimens enrolled per writer")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (ocr: page seed, 0 = 2026)")
     evaluate.add_argument("--models-dir", default=None)
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the ORB/correlation/SSIM baselines")
     evaluate.add_argument("--heldout", action="store_true",
@@ -437,10 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")
-    synth.add_argument("what", choices=["documents", "stamps"])
+    synth.add_argument("what", choices=["documents", "stamps", "ocr"])
     synth.add_argument("--out", required=True, help="documents: folder for images/, labels/ (YOLO) and classes.txt; "
-                       "stamps: folder for <design>/genuine|forged/ images and labels.csv (as 'eval stamps' reads)")
-    synth.add_argument("--count", type=int, default=20, help="number of pages (documents) or stamp designs (stamps)")
+                       "stamps: folder for <design>/genuine|forged/ images and labels.csv (as 'eval stamps' reads); "
+                       "ocr: 300-dpi pages with known text beside marks and truth.jsonl (as 'eval ocr --data' reads)")
+    synth.add_argument("--count", type=int, default=20, help="number of pages (documents), stamp designs (stamps) "
+                       "or layouts (ocr)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
     synth.add_argument("--signatures", default="", help="a labelled signature set to take real signatures from")
