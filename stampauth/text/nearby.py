@@ -144,6 +144,20 @@ def remove_big_strokes(mask: np.ndarray, region: tuple[int, int, int, int], heig
     return np.where(big[labels], 0, mask).astype(np.uint8)
 
 
+def lines_reaching(mask: np.ndarray, region: tuple[int, int, int, int], height: float) -> np.ndarray:
+    """The ink of ``mask (H, W) uint8`` that belongs to text lines reaching into ``region`` (x0, y0, x1, y1): letters
+    closer than about a character height side by side form a line; other print is dropped (less to OCR)."""
+    reach = max(3, int(1.2 * height))
+    lines = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 1)))
+    count, labels = cv2.connectedComponents(lines, connectivity=8)
+    x0, y0, x1, y1 = region
+    inside = np.unique(labels[max(0, y0):max(0, y1), max(0, x0):max(0, x1)])
+    keep = np.zeros(count, bool)
+    keep[inside] = True
+    keep[0] = False
+    return np.where(keep[labels], mask, 0).astype(np.uint8)
+
+
 def estimate_skew(mask: np.ndarray, max_deg: float = MAX_SKEW_DEG, step: float = 0.25) -> float:
     """Angle in degrees (counter-clockwise positive, as ``cv2.getRotationMatrix2D``) that makes the text lines of
     ``mask (H, W) uint8`` horizontal: the rotation whose row profile is sharpest (projection-profile method)."""
@@ -180,10 +194,11 @@ class PreparedRegion:
 
 
 def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], remove_mark_ink: bool = True,
-                   target_height: float = TEXT_HEIGHT_PX) -> PreparedRegion | None:
+                   target_height: float = TEXT_HEIGHT_PX, band: Box | None = None) -> PreparedRegion | None:
     """Cut ``region`` of ``page (H, W, 3) BGR``, blank all but the ``keep`` boxes, remove the mark's own ink and
     printed rules, find the ink (Otsu, guarded against blank paper), deskew and scale the text to ``target_height``.
-    None when nothing text-like is there."""
+    With ``band``, only the text lines that reach into it are kept (the rest of the region is there so those lines
+    are read whole). None when nothing text-like is there."""
     x0, y0 = int(max(0, np.floor(region.x0))), int(max(0, np.floor(region.y0)))
     x1, y1 = int(min(page.shape[1], np.ceil(region.x1))), int(min(page.shape[0], np.ceil(region.y1)))
     if x1 - x0 < 8 or y1 - y0 < 8:
@@ -212,6 +227,9 @@ def prepare_region(page: np.ndarray, region: Box, mark: Box, keep: list[Box], re
     mask = np.where(visible, mask, 0).astype(np.uint8)
     if remove_mark_ink:
         mask = remove_big_strokes(mask, mark_local, height)
+    if band is not None:
+        mask = lines_reaching(mask, (int(band.x0 - x0), int(band.y0 - y0), int(np.ceil(band.x1 - x0)),
+                                     int(np.ceil(band.y1 - y0))), height)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return None

@@ -1,14 +1,16 @@
 """Read the text of every mark on a page: nearby print (PDF text layer or Tesseract) and a stamp's own text.
 
-Per mark, at most one Tesseract call per page-segmentation mode: the cleaned neighbourhood (all bands in
-one image) and, for a stamp, its ring strips and centre (:mod:`stampauth.text.ring`) are read as tiles of
-one mosaic (:func:`stampauth.text.tesseract.read_tiles`). The page's time budget is shared by its marks in
-order: a mark reached after it ran out, or whose call it cut short, is marked ``BUDGET_EXCEEDED``.
+Each band of a mark's neighbourhood is cleaned into a tile (:func:`stampauth.text.nearby.prepare_region`); a
+stamp adds its ring strips and centre (:mod:`stampauth.text.ring`). Starting Tesseract costs more than reading
+a tile, so the tiles of several marks are read in one call (:func:`stampauth.text.tesseract.read_tiles`). The
+page's time budget covers preparation and calls: a mark reached after it ran out, or whose call it cut short,
+is marked ``BUDGET_EXCEEDED``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,10 +18,12 @@ from stampauth.detection.types import Box, Detection
 from stampauth.documents import crop_mark
 from stampauth.io import Page
 from stampauth.text.nearby import PreparedRegion, bands, context_boxes, position_of, prepare_region, union
+from stampauth.text import ring
 from stampauth.text.tesseract import OcrTimeout, Tesseract, Tile, read_tiles
 from stampauth.text.types import MarkText, NearbyConfig, OcrWord, TextSpan, TextStatus
 
-NEARBY_PSM = 11  # sparse text: the bands hold scattered lines, not one block
+NEARBY_PSM = 11  # sparse text: a band's lines sit among other print; one block (6) merges them with it
+MARKS_PER_CALL = 4  # marks read per Tesseract call: few calls (~100 ms each to start), yet a budget cut loses few marks
 MIN_WORD_CONFIDENCE = 0.3  # below this Tesseract's "words" are mostly strokes and specks read as letters
 
 
@@ -79,71 +83,122 @@ def _layer_spans(page: Page, band_boxes: dict[str, Box], context: list[Box]) -> 
     return group_lines(placed, "pdf_text_layer")
 
 
-def _ocr_spans(words: list[OcrWord], prepared: PreparedRegion, band_boxes: dict[str, Box]) -> list[TextSpan]:
+def _unique(words: list[tuple[OcrWord, str | None]]) -> list[tuple[OcrWord, str | None]]:
+    """Where two tiles saw the same print (a name the mark's box cuts into is in the "inside" and the "below"
+    tile), keep the more confident reading of each place on the page."""
+    kept: list[tuple[OcrWord, str | None]] = []
+    for item in sorted(words, key=lambda item: -item[0].confidence):
+        if all(item[0].box.overlap_of_smaller(other.box) < 0.5 for other, _ in kept):
+            kept.append(item)
+    return kept
+
+
+def _region_words(words: list[OcrWord], prepared: PreparedRegion, band_boxes: dict[str, Box]
+                  ) -> list[tuple[OcrWord, str | None]]:
+    """A tile's words in page pixels with the band each lies in (None: in the tile's context only)."""
     placed = []
     for word in words:
         if word.confidence < MIN_WORD_CONFIDENCE:
             continue
         box = prepared.word_to_page(word)
         placed.append((OcrWord(word.text, box, word.confidence, word.line), position_of(box, band_boxes)))
-    return group_lines(placed, "tesseract")
+    return placed
 
 
-def read_mark_text(page: Page, mark: Detection, engine: Tesseract, config: NearbyConfig = NearbyConfig(),
-                   language: str = "eng", deadline: float | None = None) -> MarkText:
-    """The text near and inside one mark. ``deadline``: a ``time.monotonic()`` value after which no
-    Tesseract call is started or let run; None for no limit."""
-    started = time.monotonic()
+@dataclass
+class _Job:
+    """One mark's reading in progress: its bands, what is to be read, and what was found."""
+
+    mark: Detection
+    band_boxes: dict[str, Box]
+    spans: list[TextSpan] = field(default_factory=list)
+    tiles: list[Tile] = field(default_factory=list)  # the neighbourhood's bands, read with NEARBY_PSM
+    stamp_tiles: list[Tile] = field(default_factory=list)  # a stamp's ring strips and centre, read with ring.RING_PSM
+    regions: dict[str, PreparedRegion] = field(default_factory=dict)  # tile tag -> how its pixels map to the page
+    stamp_prefix: str = ""
+    status: TextStatus = TextStatus.READ
+    seconds: float = 0.0
+
+
+def _prepare(page: Page, index: int, mark: Detection, config: NearbyConfig) -> _Job:
     height, width = page.image.shape[:2]
-    band_boxes = bands(mark.box, config, width, height)
-    context = context_boxes(band_boxes, config, width, height)
-    spans: list[TextSpan] = []
-    tiles: dict[int, list[Tile]] = {}
-    prepared = None
-    if page.words:  # a PDF page with a text layer: exact words, no OCR
-        spans += _layer_spans(page, band_boxes, context)
-    elif band_boxes:
-        prepared = prepare_region(page.image, union(context), mark.box, context)
-        if prepared is not None:
-            tiles.setdefault(NEARBY_PSM, []).append(Tile("nearby", prepared.image))
-    stamp_prefix = "stamp:"
+    job = _Job(mark, bands(mark.box, config, width, height))
+    if page.words:  # a PDF page with a text layer: exact words, no OCR for the neighbourhood
+        job.spans += _layer_spans(page, job.band_boxes, context_boxes(job.band_boxes, config, width, height))
+    else:
+        for (position, band), context in zip(job.band_boxes.items(), context_boxes(job.band_boxes, config, width, height)):
+            prepared = prepare_region(page.image, context, mark.box, [context], band=band)
+            if prepared is not None:
+                tag = f"m{index}:{position}"
+                job.tiles.append(Tile(tag, prepared.image))
+                job.regions[tag] = prepared
     if mark.kind == "stamp":
-        from stampauth.text import ring  # noqa: PLC0415 - the unwrap code is only needed for stamps
+        job.stamp_prefix = f"m{index}:stamp:"
+        job.stamp_tiles += ring.stamp_text_tiles(crop_mark(page.image, mark), job.stamp_prefix)
+    return job
 
-        tiles.setdefault(ring.RING_PSM, []).extend(ring.stamp_text_tiles(crop_mark(page.image, mark), stamp_prefix))
-    words: dict[str, list[OcrWord]] = {}
-    status = TextStatus.READ
-    for psm, group in tiles.items():
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0.01:
-            status = TextStatus.BUDGET_EXCEEDED
-            break
-        try:
-            words.update(read_tiles(engine, group, language, psm, remaining or 0.0))
-        except OcrTimeout:
-            status = TextStatus.BUDGET_EXCEEDED
-            break
-    if prepared is not None and "nearby" in words:
-        spans += _ocr_spans(words["nearby"], prepared, band_boxes)
-    if mark.kind == "stamp" and any(tag.startswith(stamp_prefix) for tag in words):
-        from stampauth.text import ring  # noqa: PLC0415
 
-        reading = ring.choose_stamp_text(words, stamp_prefix)
+def _finish(job: _Job, words: dict[str, list[OcrWord]]) -> None:
+    found = []
+    for tag, region in job.regions.items():
+        found += _region_words(words.get(tag, []), region, job.band_boxes)
+    job.spans += group_lines(_unique(found), "tesseract")
+    if job.stamp_prefix and any(tag.startswith(job.stamp_prefix) for tag in words):
+        reading = ring.choose_stamp_text(words, job.stamp_prefix)
         if reading.ring_text:
-            spans.append(TextSpan(reading.ring_text, mark.box, reading.ring_confidence, "ring", "tesseract"))
-        if reading.centre_text and not any(s.position == "inside" for s in spans):
-            spans.append(TextSpan(reading.centre_text, mark.box, reading.centre_confidence, "inside", "tesseract"))
-    return MarkText(tuple(spans), status, (time.monotonic() - started) * 1000.0)
+            job.spans.append(TextSpan(reading.ring_text, job.mark.box, reading.ring_confidence, "ring", "tesseract"))
+        if reading.centre_text and not any(s.position == "inside" for s in job.spans):
+            job.spans.append(TextSpan(reading.centre_text, job.mark.box, reading.centre_confidence, "inside", "tesseract"))
 
 
 def read_marks_text(page: Page, marks: list[Detection], engine: Tesseract, config: NearbyConfig = NearbyConfig(),
                     language: str = "eng", budget_s: float = 0.0) -> list[MarkText]:
-    """:func:`read_mark_text` for each of ``marks`` (all on ``page``), sharing ``budget_s`` seconds (0: no limit)."""
+    """The text near and inside each of ``marks`` (all on ``page``), within ``budget_s`` seconds (0: no limit).
+
+    The band tiles of up to :data:`MARKS_PER_CALL` marks are read in one Tesseract call, their stamps' tiles in
+    another (each kind of tile with the page segmentation mode that reads it best); a mark whose call the budget
+    does not reach (or cuts short) comes back ``BUDGET_EXCEEDED`` with what the PDF text layer gave, if anything.
+    """
     deadline = time.monotonic() + budget_s if budget_s > 0 else None
-    results = []
-    for mark in marks:
-        if deadline is not None and time.monotonic() >= deadline:
-            results.append(MarkText((), TextStatus.BUDGET_EXCEEDED, 0.0))
+    jobs: list[_Job] = []
+    for index, mark in enumerate(marks):
+        started = time.monotonic()
+        if deadline is not None and started >= deadline:
+            jobs.append(_Job(mark, {}, status=TextStatus.BUDGET_EXCEEDED))
             continue
-        results.append(read_mark_text(page, mark, engine, config, language, deadline))
-    return results
+        job = _prepare(page, index, mark, config)
+        job.seconds = time.monotonic() - started
+        jobs.append(job)
+    pending = [job for job in jobs if (job.tiles or job.stamp_tiles) and job.status is TextStatus.READ]
+    for first in range(0, len(pending), MARKS_PER_CALL):
+        chunk = pending[first:first + MARKS_PER_CALL]
+        started = time.monotonic()
+        words: dict[str, list[OcrWord]] | None = {}
+        for psm, tiles in ((NEARBY_PSM, [t for job in chunk for t in job.tiles]),
+                           (ring.RING_PSM, [t for job in chunk for t in job.stamp_tiles])):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if not tiles:
+                continue
+            if remaining is not None and remaining <= 0.01:
+                words = None
+                break
+            try:
+                words.update(read_tiles(engine, tiles, language, psm, remaining or 0.0))
+            except OcrTimeout:
+                words = None
+                break
+        share = (time.monotonic() - started) / len(chunk)
+        for job in chunk:
+            job.seconds += share
+            if words is None:
+                job.status = TextStatus.BUDGET_EXCEEDED
+            else:
+                _finish(job, words)
+    return [MarkText(tuple(sorted(job.spans, key=lambda s: (s.box.y0, s.box.x0))), job.status, job.seconds * 1000.0)
+            for job in jobs]
+
+
+def read_mark_text(page: Page, mark: Detection, engine: Tesseract, config: NearbyConfig = NearbyConfig(),
+                   language: str = "eng", budget_s: float = 0.0) -> MarkText:
+    """:func:`read_marks_text` for one mark."""
+    return read_marks_text(page, [mark], engine, config, language, budget_s)[0]
