@@ -303,3 +303,47 @@ def test_unknown_language_pack_says_which_are_installed(stub):
     info = stub.GetServerInfo(pb.GetServerInfoRequest())
     assert info.ocr_available and "eng" in info.ocr_languages and "osd" not in info.ocr_languages
     assert info.limits.default_ocr_budget_ms > 0 and info.limits.max_ocr_budget_ms >= info.limits.default_ocr_budget_ms
+
+
+# -- command line -------------------------------------------------------------------------------------
+
+
+@needs_tesseract
+def test_cli_detect_and_verify_show_the_text(styles, tmp_path, capsys):
+    from stampauth import cli
+
+    page, _, _ = signed_page([(signature_ink(styles[0], 21, 90), "J. Jansen, Director")])
+    path = tmp_path / "letter.png"
+    path.write_bytes(encode(page))
+    assert cli.main(["detect", str(path), "--ocr"]) == 0
+    assert "below: 'J. Jansen, Director' (tesseract" in capsys.readouterr().out
+    store = f"sqlite:///{tmp_path / 'refs.db'}"
+    with StampAuth.open(store) as local:
+        from stampauth.service import SpecimenInput
+
+        local.create_identity("jansen", "J. Jansen", {}, [SpecimenInput("signature", encode(np.pad(
+            signature_ink(styles[0], s, 90), ((12, 12), (12, 12), (0, 0)), constant_values=255))) for s in range(2, 5)])
+    status = cli.main(["verify", str(path), "--identity", "jansen", "--store", store, "--ocr", "--json"])
+    result = capsys.readouterr().out
+    import json
+
+    verification = json.loads(result)["verifications"][0]
+    assert status in (0, 3) and verification["text_match"]["matched"] and verification["text_status"] == "READ"
+    assert any(t["position"] == "below" and "Jansen" in t["text"] for t in verification["text"])
+
+
+@needs_tesseract
+def test_cli_eval_ocr_on_a_saved_set(tmp_path, capsys):
+    import json
+
+    from stampauth import cli
+
+    assert cli.main(["synth", "ocr", "--out", str(tmp_path / "set"), "--count", "1", "--seed", "5"]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval", "ocr", "--data", str(tmp_path / "set"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"cer_nearby_clean", "cer_nearby_noisy", "cer_ring", "ms_per_mark", "passed", "targets"}
+    assert result["counts"]["clean"]["pages"] == 1 and result["counts"]["noisy"]["pages"] == 1
+    assert 0 <= result["cer_nearby_clean"] <= 1 and result["ms_per_mark"] > 0
+    assert cli.main(["eval", "ocr", "--data", str(tmp_path / "set")]) == 0
+    assert "cer_nearby_clean" in capsys.readouterr().out
