@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from stampauth.detection.types import Detection
+from stampauth.text.match import edit_distance
 
 NEARBY_POSITIONS = ("below", "above", "left", "right")
 #: The issue's targets: nearby CER on clean and noisy scans, ring CER, and milliseconds of OCR per mark.
@@ -36,21 +37,6 @@ _WORST = 10  # the worst readings listed in the result
 
 
 # ----------------------------------------------------------------------------- metrics
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (unit-cost insertions, deletions, substitutions)."""
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        current = [i]
-        for j, y in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
 
 
 def normalize_space(text: str) -> str:

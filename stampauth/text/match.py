@@ -42,7 +42,8 @@ def best_substring_distance(needle: str, haystack: str) -> int:
     return min(previous)  # ... and end anywhere
 
 
-def _edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (unit-cost insertions, deletions, substitutions)."""
     previous = list(range(len(b) + 1))
     for i, x in enumerate(a, start=1):
         current = [i] + [0] * len(b)
@@ -58,7 +59,7 @@ def _word_score(want: str, have: str) -> float:
     if not found:
         return 0.0
     words = want.split()
-    errors = sum(min(_edit_distance(w, f) for f in found) for w in words)
+    errors = sum(min(edit_distance(w, f) for f in found) for w in words)
     return 1.0 - errors / sum(len(w) for w in words)
 
 
