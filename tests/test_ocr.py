@@ -347,3 +347,20 @@ def test_cli_eval_ocr_on_a_saved_set(tmp_path, capsys):
     assert 0 <= result["cer_nearby_clean"] <= 1 and result["ms_per_mark"] > 0
     assert cli.main(["eval", "ocr", "--data", str(tmp_path / "set")]) == 0
     assert "cer_nearby_clean" in capsys.readouterr().out
+
+
+def test_estimate_skew_finds_the_angle_of_tilted_text_lines():
+    from PIL import Image, ImageDraw
+
+    from stampauth.text.nearby import estimate_skew
+
+    image = Image.new("L", (900, 400), 0)
+    draw = ImageDraw.Draw(image)
+    font = random_font(np.random.default_rng(3), 34, "sans")
+    for row in range(5):
+        draw.text((30, 30 + row * 70), "Lorem ipsum dolor sit amet, consectetur", font=font, fill=255)
+    mask = np.asarray(image)
+    assert abs(estimate_skew(mask)) <= 0.25
+    for angle in (-2.0, 1.5, 3.0):
+        tilted = cv2.warpAffine(mask, cv2.getRotationMatrix2D((450, 200), angle, 1.0), (900, 400))
+        assert abs(estimate_skew(tilted) + angle) <= 0.5, angle  # the rotation that undoes the tilt
