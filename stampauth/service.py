@@ -6,6 +6,7 @@ the CLI and in-process users call this class directly.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
@@ -123,6 +124,13 @@ class StampAuth:
         for kind in encoders:
             service.refresh_stale_embeddings(kind)
         return service
+
+    def for_tenant(self, tenant: str) -> "StampAuth":
+        """This service as one tenant sees it: the same models, the store scoped to ``tenant``'s identities.
+        Closing the view leaves the service open."""
+        view = copy.copy(self)
+        view.store = self.store.scoped(tenant)
+        return view
 
     def close(self) -> None:
         self.store.close()

@@ -161,3 +161,70 @@ def test_store_urls(tmp_path):
         open_store("mysql://x")
     with pytest.raises(FailedPrecondition, match="PostgreSQL"):
         open_store("postgresql://localhost/test")
+
+
+def test_each_tenant_sees_only_its_own_identities_and_specimens(store):
+    bank, notary = store.scoped("bank"), store.scoped("notary")
+    _, (bank_specimen,) = bank.create_identity("alice", "Alice at the bank", {}, [specimen(1)])
+    notary.create_identity("alice", "Alice at the notary", {}, [specimen(1), specimen(2)])  # same id, same image: allowed
+    notary.create_identity("zoe", "", {}, [])
+    assert bank.get_identity("alice").display_name == "Alice at the bank"
+    assert notary.get_identity("alice").specimen_counts["signature"] == 2
+    assert [i.identity_id for i in bank.list_identities(10, "").items] == ["alice"]
+    assert [i.identity_id for i in notary.list_identities(10, "").items] == ["alice", "zoe"]
+    # another tenant's identity or specimen is indistinguishable from one that does not exist
+    for call in (lambda: bank.get_identity("zoe"), lambda: bank.delete_identity("zoe"),
+                 lambda: bank.add_specimens("zoe", [specimen(3)]), lambda: bank.reference_embeddings("zoe", "signature"),
+                 lambda: bank.list_specimens("zoe", None, 10, ""), lambda: notary.get_specimen(bank_specimen.specimen_id),
+                 lambda: notary.delete_specimen(bank_specimen.specimen_id)):
+        with pytest.raises(NotFound) as caught:
+            call()
+        assert "notary" not in caught.value.message and "bank" not in caught.value.message
+    assert bank.get_specimen(bank_specimen.specimen_id).identity_id == "alice"  # not deleted by the notary
+    assert notary.delete_identity("alice") == 2
+    assert bank.get_identity("alice").specimen_counts["signature"] == 1
+    assert store.list_identities(10, "").items == []  # the default tenant has none of them
+    bank.close()  # a view closes nothing
+    assert bank.get_identity("alice")
+
+
+# The schema before tenants (version 1), as stores made by earlier versions have it.
+SCHEMA_V1 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE identities (identity_id TEXT PRIMARY KEY, display_name TEXT NOT NULL DEFAULT '',
+    metadata TEXT NOT NULL DEFAULT '{}', create_time REAL NOT NULL, update_time REAL NOT NULL);
+CREATE TABLE specimens (seq INTEGER PRIMARY KEY AUTOINCREMENT, specimen_id TEXT NOT NULL UNIQUE,
+    identity_id TEXT NOT NULL REFERENCES identities(identity_id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('signature', 'stamp')), content BLOB NOT NULL, content_sha256 TEXT NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL, embedding BLOB NOT NULL, model_version TEXT NOT NULL,
+    create_time REAL NOT NULL, note TEXT NOT NULL DEFAULT '', UNIQUE (identity_id, kind, content_sha256));
+CREATE INDEX specimens_by_identity ON specimens (identity_id, kind, seq);
+CREATE INDEX specimens_by_version ON specimens (kind, model_version);
+INSERT INTO identities VALUES ('alice', 'Alice', '{"dept": "loans"}', 1.0, 2.0);
+INSERT INTO specimens (specimen_id, identity_id, kind, content, content_sha256, width, height, embedding,
+    model_version, create_time, note) VALUES ('0123456789abcdef0123456789abcdef', 'alice', 'stamp', x'00ff', 'abc',
+    10, 20, x'0000803f', 'm1', 1.5, 'first');
+"""
+
+
+def test_a_store_from_before_tenants_is_migrated_into_the_default_tenant(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1)
+    store = SQLiteStore(path)
+    try:
+        alice = store.get_identity("alice")
+        assert alice.metadata == {"dept": "loans"} and alice.specimen_counts == {"signature": 0, "stamp": 1}
+        assert store.get_specimen("0123456789abcdef0123456789abcdef").note == "first"
+        assert store.specimen_content("0123456789abcdef0123456789abcdef") == b"\x00\xff"
+        assert store.scoped("other").list_identities(10, "").items == []
+        store.add_specimens("alice", [specimen(5)])  # the new schema works on the migrated rows
+        assert store.delete_identity("alice") == 2
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (2,)
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_v1'").fetchall()

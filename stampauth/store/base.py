@@ -94,56 +94,67 @@ def clamp_page_size(page_size: int, default: int = 50, maximum: int = 1000) -> i
     return default if page_size == 0 else min(page_size, maximum)
 
 
+DEFAULT_TENANT = "default"  # the tenant of a server without authentication, and of stores made before tenants
+
+
 class ReferenceStore(abc.ABC):
-    """Identities and specimens.  Implementations are safe to call from many threads."""
+    """Identities and specimens, each identity in one tenant. Implementations are safe to call from many threads.
+
+    Every method a request reaches takes the ``tenant`` (keyword) and sees only that tenant's identities and
+    specimens: another tenant's look exactly like ones that do not exist. The maintenance methods at the end
+    work by specimen id across tenants (model upgrades). :meth:`scoped` gives a view bound to one tenant.
+    """
 
     backend: str = "abstract"
 
     @abc.abstractmethod
     def create_identity(
-        self, identity_id: str, display_name: str, metadata: dict[str, str], specimens: list[NewSpecimen]
+        self, identity_id: str, display_name: str, metadata: dict[str, str], specimens: list[NewSpecimen], *,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[IdentityRecord, list[SpecimenRecord]]:
-        """AlreadyExists if the id is taken."""
+        """AlreadyExists if the id is taken (in this tenant)."""
 
     @abc.abstractmethod
-    def get_identity(self, identity_id: str) -> IdentityRecord:
+    def get_identity(self, identity_id: str, *, tenant: str = DEFAULT_TENANT) -> IdentityRecord:
         """NotFound if absent."""
 
     @abc.abstractmethod
-    def list_identities(self, page_size: int, page_token: str) -> ResultPage:
+    def list_identities(self, page_size: int, page_token: str, *, tenant: str = DEFAULT_TENANT) -> ResultPage:
         """Identities ordered by id."""
 
     @abc.abstractmethod
-    def delete_identity(self, identity_id: str) -> int:
+    def delete_identity(self, identity_id: str, *, tenant: str = DEFAULT_TENANT) -> int:
         """Deletes the identity and its specimens; returns how many specimens went."""
 
     @abc.abstractmethod
-    def add_specimens(self, identity_id: str, specimens: list[NewSpecimen]) -> tuple[IdentityRecord, list[SpecimenRecord]]:
+    def add_specimens(self, identity_id: str, specimens: list[NewSpecimen], *, tenant: str = DEFAULT_TENANT
+                      ) -> tuple[IdentityRecord, list[SpecimenRecord]]:
         """NotFound for a missing identity, AlreadyExists for a duplicate image of the same kind."""
 
     @abc.abstractmethod
-    def get_specimen(self, specimen_id: str) -> SpecimenRecord:
+    def get_specimen(self, specimen_id: str, *, tenant: str = DEFAULT_TENANT) -> SpecimenRecord:
         """NotFound if absent."""
 
     @abc.abstractmethod
-    def list_specimens(self, identity_id: str, kind: str | None, page_size: int, page_token: str) -> ResultPage:
+    def list_specimens(self, identity_id: str, kind: str | None, page_size: int, page_token: str, *,
+                       tenant: str = DEFAULT_TENANT) -> ResultPage:
         """An identity's specimens, oldest first."""
 
     @abc.abstractmethod
-    def delete_specimen(self, specimen_id: str) -> IdentityRecord:
+    def delete_specimen(self, specimen_id: str, *, tenant: str = DEFAULT_TENANT) -> IdentityRecord:
         """Returns the identity after the deletion."""
 
     @abc.abstractmethod
-    def reference_embeddings(self, identity_id: str, kind: str) -> list[StoredEmbedding]:
+    def reference_embeddings(self, identity_id: str, kind: str, *, tenant: str = DEFAULT_TENANT) -> list[StoredEmbedding]:
         """The identity's embeddings of ``kind``, oldest first, with the model version of each."""
 
     @abc.abstractmethod
     def specimen_content(self, specimen_id: str) -> bytes:
-        """The image bytes as uploaded."""
+        """The image bytes as uploaded (maintenance: any tenant)."""
 
     @abc.abstractmethod
     def stale_specimens(self, kind: str, model_version: str) -> list[str]:
-        """Ids of specimens of ``kind`` whose embedding was not made by ``model_version``."""
+        """Ids of specimens of ``kind`` whose embedding was not made by ``model_version`` (all tenants)."""
 
     @abc.abstractmethod
     def update_embedding(self, specimen_id: str, embedding: np.ndarray, model_version: str) -> None:
@@ -152,3 +163,57 @@ class ReferenceStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections; further calls fail."""
+
+    def scoped(self, tenant: str) -> "ReferenceStore":
+        """This store as one tenant sees it (closing the view leaves the store open)."""
+        return TenantView(self, tenant)
+
+
+class TenantView(ReferenceStore):
+    """A :class:`ReferenceStore` with the tenant of every request-facing method fixed."""
+
+    def __init__(self, store: ReferenceStore, tenant: str):
+        self.store, self.tenant = store, tenant
+        self.backend = store.backend
+
+    def create_identity(self, identity_id, display_name, metadata, specimens, *, tenant=None):
+        return self.store.create_identity(identity_id, display_name, metadata, specimens, tenant=self.tenant)
+
+    def get_identity(self, identity_id, *, tenant=None):
+        return self.store.get_identity(identity_id, tenant=self.tenant)
+
+    def list_identities(self, page_size, page_token, *, tenant=None):
+        return self.store.list_identities(page_size, page_token, tenant=self.tenant)
+
+    def delete_identity(self, identity_id, *, tenant=None):
+        return self.store.delete_identity(identity_id, tenant=self.tenant)
+
+    def add_specimens(self, identity_id, specimens, *, tenant=None):
+        return self.store.add_specimens(identity_id, specimens, tenant=self.tenant)
+
+    def get_specimen(self, specimen_id, *, tenant=None):
+        return self.store.get_specimen(specimen_id, tenant=self.tenant)
+
+    def list_specimens(self, identity_id, kind, page_size, page_token, *, tenant=None):
+        return self.store.list_specimens(identity_id, kind, page_size, page_token, tenant=self.tenant)
+
+    def delete_specimen(self, specimen_id, *, tenant=None):
+        return self.store.delete_specimen(specimen_id, tenant=self.tenant)
+
+    def reference_embeddings(self, identity_id, kind, *, tenant=None):
+        return self.store.reference_embeddings(identity_id, kind, tenant=self.tenant)
+
+    def specimen_content(self, specimen_id):
+        return self.store.specimen_content(specimen_id)
+
+    def stale_specimens(self, kind, model_version):
+        return self.store.stale_specimens(kind, model_version)
+
+    def update_embedding(self, specimen_id, embedding, model_version):
+        self.store.update_embedding(specimen_id, embedding, model_version)
+
+    def close(self) -> None:
+        """The view does not own the store: nothing to close."""
+
+    def scoped(self, tenant: str) -> ReferenceStore:
+        return self.store.scoped(tenant)

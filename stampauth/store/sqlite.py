@@ -8,6 +8,7 @@ connection guarded by a lock: SQLite serialises writers anyway, and reads here a
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +20,7 @@ import numpy as np
 
 from stampauth.errors import AlreadyExists, FailedPrecondition, NotFound
 from stampauth.store.base import (
+    DEFAULT_TENANT,
     KINDS,
     IdentityRecord,
     NewSpecimen,
@@ -31,20 +33,23 @@ from stampauth.store.base import (
     encode_page_token,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: identities belong to a tenant
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS identities (
-    identity_id   TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL,
+    identity_id   TEXT NOT NULL,
     display_name  TEXT NOT NULL DEFAULT '',
     metadata      TEXT NOT NULL DEFAULT '{}',
     create_time   REAL NOT NULL,
-    update_time   REAL NOT NULL
+    update_time   REAL NOT NULL,
+    PRIMARY KEY (tenant, identity_id)
 );
 CREATE TABLE IF NOT EXISTS specimens (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     specimen_id    TEXT NOT NULL UNIQUE,
-    identity_id    TEXT NOT NULL REFERENCES identities(identity_id) ON DELETE CASCADE,
+    tenant         TEXT NOT NULL,
+    identity_id    TEXT NOT NULL,
     kind           TEXT NOT NULL CHECK (kind IN ('signature', 'stamp')),
     content        BLOB NOT NULL,
     content_sha256 TEXT NOT NULL,
@@ -54,11 +59,30 @@ CREATE TABLE IF NOT EXISTS specimens (
     model_version  TEXT NOT NULL,
     create_time    REAL NOT NULL,
     note           TEXT NOT NULL DEFAULT '',
-    UNIQUE (identity_id, kind, content_sha256)
+    UNIQUE (tenant, identity_id, kind, content_sha256),
+    FOREIGN KEY (tenant, identity_id) REFERENCES identities (tenant, identity_id) ON DELETE CASCADE
 );
-CREATE INDEX IF NOT EXISTS specimens_by_identity ON specimens (identity_id, kind, seq);
+CREATE INDEX IF NOT EXISTS specimens_by_identity ON specimens (tenant, identity_id, kind, seq);
 CREATE INDEX IF NOT EXISTS specimens_by_version ON specimens (kind, model_version);
 """
+# Version 1 had no tenants: its rows move to the default tenant, in one transaction.
+MIGRATE_1_TO_2 = """
+ALTER TABLE identities RENAME TO identities_v1;
+ALTER TABLE specimens RENAME TO specimens_v1;
+DROP INDEX IF EXISTS specimens_by_identity;
+DROP INDEX IF EXISTS specimens_by_version;
+""" + SCHEMA + """
+INSERT INTO identities (tenant, identity_id, display_name, metadata, create_time, update_time)
+    SELECT '{tenant}', identity_id, display_name, metadata, create_time, update_time FROM identities_v1;
+INSERT INTO specimens (seq, specimen_id, tenant, identity_id, kind, content, content_sha256, width, height, embedding,
+                       model_version, create_time, note)
+    SELECT seq, specimen_id, '{tenant}', identity_id, kind, content, content_sha256, width, height, embedding,
+           model_version, create_time, note FROM specimens_v1;
+DROP TABLE specimens_v1;
+DROP TABLE identities_v1;
+UPDATE schema_version SET version = 2;
+"""
+log = logging.getLogger(__name__)
 _SPECIMEN_COLUMNS = "specimen_id, identity_id, kind, content_sha256, width, height, model_version, create_time, note"
 
 
@@ -83,16 +107,29 @@ class SQLiteStore(ReferenceStore):
     # -- plumbing -----------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock:
-            self._db.executescript(SCHEMA)  # idempotent; executescript commits on its own
-        with self._transaction() as db:
-            row = db.execute("SELECT version FROM schema_version").fetchone()
-            if row is None:
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = self._db.execute("SELECT version FROM schema_version").fetchone() if "schema_version" in tables else None
+            if version is not None and version[0] > SCHEMA_VERSION:
                 raise FailedPrecondition(
-                    f"the store {self.path} has schema version {row[0]}, newer than this stampauth "
+                    f"the store {self.path} has schema version {version[0]}, newer than this stampauth "
                     f"understands ({SCHEMA_VERSION}); upgrade stampauth"
                 )
+            if version is not None and version[0] == 1:
+                self._db.execute("PRAGMA foreign_keys=OFF")  # the tables are rebuilt; keys are checked after
+                try:
+                    self._db.executescript("BEGIN IMMEDIATE;" + MIGRATE_1_TO_2.replace("{tenant}", DEFAULT_TENANT) + "COMMIT;")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._db.execute("PRAGMA foreign_keys=ON")
+                log.info("migrated the store %s to schema version 2 (tenants); existing identities are in tenant %r",
+                         self.path, DEFAULT_TENANT)
+            self._db.executescript(SCHEMA)  # idempotent; executescript commits on its own
+        with self._transaction() as db:
+            if db.execute("SELECT version FROM schema_version").fetchone() is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
     @contextmanager
     def _transaction(self):
@@ -115,39 +152,39 @@ class SQLiteStore(ReferenceStore):
                 raise FailedPrecondition("the reference store is closed")
             yield self._db
 
-    def _identities(self, db, identity_ids: list[str]) -> list[IdentityRecord]:
-        """Records with specimen counts for ``identity_ids`` (in that order; missing ids are skipped), in two queries."""
+    def _identities(self, db, tenant: str, identity_ids: list[str]) -> list[IdentityRecord]:
+        """Records with specimen counts for ``identity_ids`` of ``tenant`` (in that order; missing ids are skipped)."""
         if not identity_ids:
             return []
         marks = ",".join("?" * len(identity_ids))
         rows = {row[0]: row for row in db.execute(
-            f"SELECT identity_id, display_name, metadata, create_time, update_time FROM identities WHERE identity_id IN ({marks})",
-            identity_ids,
+            "SELECT identity_id, display_name, metadata, create_time, update_time FROM identities "
+            f"WHERE tenant = ? AND identity_id IN ({marks})", (tenant, *identity_ids),
         )}
         counts = {identity_id: dict.fromkeys(KINDS, 0) for identity_id in rows}
         for identity_id, kind, count in db.execute(
-            f"SELECT identity_id, kind, COUNT(*) FROM specimens WHERE identity_id IN ({marks}) GROUP BY identity_id, kind",
-            identity_ids,
+            f"SELECT identity_id, kind, COUNT(*) FROM specimens WHERE tenant = ? AND identity_id IN ({marks}) "
+            "GROUP BY identity_id, kind", (tenant, *identity_ids),
         ):
             counts[identity_id][kind] = count
         return [IdentityRecord(row[0], row[1], json.loads(row[2]), row[3], row[4], counts[row[0]])
                 for row in (rows[i] for i in identity_ids if i in rows)]
 
-    def _identity(self, db, identity_id: str) -> IdentityRecord:
-        found = self._identities(db, [identity_id])
+    def _identity(self, db, tenant: str, identity_id: str) -> IdentityRecord:
+        found = self._identities(db, tenant, [identity_id])
         if not found:
             raise NotFound(f"identity {identity_id!r} does not exist; create it first (CreateIdentity)", field="identity_id")
         return found[0]
 
-    def _insert_specimen(self, db, identity_id: str, specimen: NewSpecimen, now: float) -> SpecimenRecord:
+    def _insert_specimen(self, db, tenant: str, identity_id: str, specimen: NewSpecimen, now: float) -> SpecimenRecord:
         specimen_id = uuid.uuid4().hex
         try:
             db.execute(
-                "INSERT INTO specimens (specimen_id, identity_id, kind, content, content_sha256, width, height,"
-                " embedding, model_version, create_time, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (specimen_id, identity_id, specimen.kind, specimen.content, specimen.content_sha256, specimen.width,
-                 specimen.height, np.asarray(specimen.embedding, np.float32).tobytes(), specimen.model_version, now,
-                 specimen.note),
+                "INSERT INTO specimens (specimen_id, tenant, identity_id, kind, content, content_sha256, width, height,"
+                " embedding, model_version, create_time, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (specimen_id, tenant, identity_id, specimen.kind, specimen.content, specimen.content_sha256,
+                 specimen.width, specimen.height, np.asarray(specimen.embedding, np.float32).tobytes(),
+                 specimen.model_version, now, specimen.note),
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(
@@ -157,78 +194,85 @@ class SQLiteStore(ReferenceStore):
         return SpecimenRecord(specimen_id, identity_id, specimen.kind, specimen.content_sha256, specimen.width,
                               specimen.height, specimen.model_version, now, specimen.note)
 
-    def _insert_all(self, db, identity_id: str, specimens: list[NewSpecimen], now: float) -> list[SpecimenRecord]:
+    def _insert_all(self, db, tenant: str, identity_id: str, specimens: list[NewSpecimen], now: float) -> list[SpecimenRecord]:
         records = []
         for index, specimen in enumerate(specimens):
             try:
-                records.append(self._insert_specimen(db, identity_id, specimen, now))
+                records.append(self._insert_specimen(db, tenant, identity_id, specimen, now))
             except AlreadyExists as error:
                 raise error.with_field(f"specimens[{index}]")
         return records
 
+    def _specimen_row(self, db, tenant: str, specimen_id: str, columns: str):
+        row = db.execute(f"SELECT {columns} FROM specimens WHERE specimen_id = ? AND tenant = ?",
+                         (specimen_id, tenant)).fetchone()
+        if row is None:
+            raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
+        return row
+
     # -- identities ---------------------------------------------------------------------
-    def create_identity(self, identity_id, display_name, metadata, specimens):
+    def create_identity(self, identity_id, display_name, metadata, specimens, *, tenant=DEFAULT_TENANT):
         now = time.time()
         with self._transaction() as db:
             try:
                 db.execute(
-                    "INSERT INTO identities (identity_id, display_name, metadata, create_time, update_time) VALUES (?, ?, ?, ?, ?)",
-                    (identity_id, display_name, json.dumps(metadata, sort_keys=True), now, now),
+                    "INSERT INTO identities (tenant, identity_id, display_name, metadata, create_time, update_time)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (tenant, identity_id, display_name, json.dumps(metadata, sort_keys=True), now, now),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(
                     f"identity {identity_id!r} already exists; add specimens with EnrollSpecimens or pick another id",
                     field="identity.identity_id",
                 ) from None
-            records = self._insert_all(db, identity_id, specimens, now)
-            return self._identity(db, identity_id), records
+            records = self._insert_all(db, tenant, identity_id, specimens, now)
+            return self._identity(db, tenant, identity_id), records
 
-    def get_identity(self, identity_id):
+    def get_identity(self, identity_id, *, tenant=DEFAULT_TENANT):
         with self._reading() as db:
-            return self._identity(db, identity_id)
+            return self._identity(db, tenant, identity_id)
 
-    def list_identities(self, page_size, page_token):
+    def list_identities(self, page_size, page_token, *, tenant=DEFAULT_TENANT):
         size = clamp_page_size(page_size)
         after = decode_page_token(page_token)
         with self._reading() as db:
             ids = [row[0] for row in db.execute(
-                "SELECT identity_id FROM identities WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
-                (after or "", size + 1),
+                "SELECT identity_id FROM identities WHERE tenant = ? AND identity_id > ? ORDER BY identity_id LIMIT ?",
+                (tenant, after or "", size + 1),
             )]
-            items = self._identities(db, ids[:size])
+            items = self._identities(db, tenant, ids[:size])
         token = encode_page_token(ids[size - 1]) if len(ids) > size else ""
         return ResultPage(items, token)
 
-    def delete_identity(self, identity_id):
+    def delete_identity(self, identity_id, *, tenant=DEFAULT_TENANT):
         with self._transaction() as db:
-            self._identity(db, identity_id)
-            count = db.execute("SELECT COUNT(*) FROM specimens WHERE identity_id = ?", (identity_id,)).fetchone()[0]
-            db.execute("DELETE FROM identities WHERE identity_id = ?", (identity_id,))
+            self._identity(db, tenant, identity_id)
+            count = db.execute("SELECT COUNT(*) FROM specimens WHERE tenant = ? AND identity_id = ?",
+                               (tenant, identity_id)).fetchone()[0]
+            db.execute("DELETE FROM identities WHERE tenant = ? AND identity_id = ?", (tenant, identity_id))
             return int(count)
 
     # -- specimens ----------------------------------------------------------------------
-    def add_specimens(self, identity_id, specimens):
+    def add_specimens(self, identity_id, specimens, *, tenant=DEFAULT_TENANT):
         now = time.time()
         with self._transaction() as db:
-            self._identity(db, identity_id)
-            records = self._insert_all(db, identity_id, specimens, now)
-            db.execute("UPDATE identities SET update_time = ? WHERE identity_id = ?", (now, identity_id))
-            return self._identity(db, identity_id), records
+            self._identity(db, tenant, identity_id)
+            records = self._insert_all(db, tenant, identity_id, specimens, now)
+            db.execute("UPDATE identities SET update_time = ? WHERE tenant = ? AND identity_id = ?",
+                       (now, tenant, identity_id))
+            return self._identity(db, tenant, identity_id), records
 
-    def get_specimen(self, specimen_id):
+    def get_specimen(self, specimen_id, *, tenant=DEFAULT_TENANT):
         with self._reading() as db:
-            row = db.execute(f"SELECT {_SPECIMEN_COLUMNS} FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
-        return _specimen(row)
+            return _specimen(self._specimen_row(db, tenant, specimen_id, _SPECIMEN_COLUMNS))
 
-    def list_specimens(self, identity_id, kind, page_size, page_token):
+    def list_specimens(self, identity_id, kind, page_size, page_token, *, tenant=DEFAULT_TENANT):
         size = clamp_page_size(page_size)
         after = decode_page_token(page_token)
         with self._reading() as db:
-            self._identity(db, identity_id)
-            query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE identity_id = ? AND seq > ?"
-            params: list = [identity_id, int(after) if after and after.isdigit() else 0]
+            self._identity(db, tenant, identity_id)
+            query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE tenant = ? AND identity_id = ? AND seq > ?"
+            params: list = [tenant, identity_id, int(after) if after and after.isdigit() else 0]
             if kind:
                 query += " AND kind = ?"
                 params.append(kind)
@@ -237,24 +281,24 @@ class SQLiteStore(ReferenceStore):
         token = encode_page_token(str(rows[size - 1][0])) if len(rows) > size else ""
         return ResultPage(items, token)
 
-    def delete_specimen(self, specimen_id):
+    def delete_specimen(self, specimen_id, *, tenant=DEFAULT_TENANT):
         with self._transaction() as db:
-            row = db.execute("SELECT identity_id FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"specimen {specimen_id!r} does not exist", field="specimen_id")
+            (identity_id,) = self._specimen_row(db, tenant, specimen_id, "identity_id")
             db.execute("DELETE FROM specimens WHERE specimen_id = ?", (specimen_id,))
-            db.execute("UPDATE identities SET update_time = ? WHERE identity_id = ?", (time.time(), row[0]))
-            return self._identity(db, row[0])
+            db.execute("UPDATE identities SET update_time = ? WHERE tenant = ? AND identity_id = ?",
+                       (time.time(), tenant, identity_id))
+            return self._identity(db, tenant, identity_id)
 
-    def reference_embeddings(self, identity_id, kind):
+    def reference_embeddings(self, identity_id, kind, *, tenant=DEFAULT_TENANT):
         with self._reading() as db:
-            self._identity(db, identity_id)
+            self._identity(db, tenant, identity_id)
             rows = db.execute(
-                "SELECT specimen_id, model_version, embedding FROM specimens WHERE identity_id = ? AND kind = ? ORDER BY seq",
-                (identity_id, kind),
+                "SELECT specimen_id, model_version, embedding FROM specimens WHERE tenant = ? AND identity_id = ? "
+                "AND kind = ? ORDER BY seq", (tenant, identity_id, kind),
             ).fetchall()
         return [StoredEmbedding(sid, version, np.frombuffer(blob, np.float32).copy()) for sid, version, blob in rows]
 
+    # -- maintenance: by specimen id, across tenants (ids are unique; callers never get them from a request) --
     def specimen_content(self, specimen_id):
         with self._reading() as db:
             row = db.execute("SELECT content FROM specimens WHERE specimen_id = ?", (specimen_id,)).fetchone()
