@@ -12,8 +12,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from stampauth.service import StampAuth
+from stampauth.io import InputLimits
+from stampauth.service import ServiceLimits, StampAuth
+from stampauth.settings import Settings, TlsSettings
+from stampauth.server.admission import AdmissionGate
+from stampauth.server.auth import Authenticator
 from stampauth.server.servicer import StampAuthServicer
+from stampauth.store.base import DEFAULT_TENANT
 from stampauth.v1 import stampauth_pb2 as pb
 from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
 
@@ -47,16 +52,28 @@ class RunningServer:
             self.servicer._core.close()
 
 
-def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]", max_workers: int = 8) -> RunningServer:
-    """Start a server on ``host:port`` (0 = any free port); SERVING once a core is attached."""
+def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]", max_workers: int = 8, *,
+                 authenticator: Authenticator | None = None, max_active: int | None = None, max_queued: int = 16,
+                 credentials: grpc.ServerCredentials | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 interceptors=()) -> RunningServer:
+    """Start a server on ``host:port`` (0 = any free port); SERVING once a core is attached.
+
+    ``authenticator`` None: no authentication (the default tenant). ``max_active``: calls at work at once, with
+    ``max_queued`` more waiting, beyond which calls get RESOURCE_EXHAUSTED at once (None: ``max_workers`` threads,
+    no queue bound). ``credentials``: TLS (see :func:`tls_credentials`); None serves plaintext.
+    """
+    gate = AdmissionGate(max_active, max_queued) if max_active else None
+    workers = max_active + max_queued + 4 if gate else max_workers  # +4: GetServerInfo, probes, reflection
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        interceptors=list(interceptors),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
         ],
+        maximum_concurrent_rpcs=workers if gate else None,  # grpc itself refuses calls beyond its threads
     )
-    servicer = StampAuthServicer()
+    servicer = StampAuthServicer(authenticator=authenticator, gate=gate)
     pb_grpc.add_StampAuthServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
@@ -64,9 +81,13 @@ def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_secure_port(address, credentials) if credentials is not None else server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}: is another server using that port?")
+        raise OSError(f"cannot listen on {address}: is another server using that port?")
     server.start()
     running = RunningServer(server, bound, health_servicer, servicer)
     running.set_serving(False)
@@ -75,25 +96,47 @@ def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]
     return running
 
 
-def serve(port: int = 50051, store_url: str | None = None, host: str = "[::]", models_dir=None, grace: float = 10.0,
-          tesseract: str | None = None) -> None:
-    """Run until SIGTERM/SIGINT; health is NOT_SERVING while the models load."""
-    running = build_server(port=port, host=host)
-    log.info("listening on %s:%d (health NOT_SERVING while models load)", host, running.port)
+def tls_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """Server TLS from PEM files; with ``client_ca_file``, clients must present a certificate it signed (mTLS)."""
+    key, chain = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+    root = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=root, require_client_auth=root is not None)
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT with ``settings``; health is NOT_SERVING while the models load."""
+    if not settings.auth.enabled:
+        log.warning("AUTHENTICATION IS DISABLED: every caller acts on tenant %r with every role. "
+                    "Use this only on a machine nobody else can reach.", DEFAULT_TENANT)
+    if settings.server.insecure:
+        log.warning("TLS IS OFF: calls travel in plaintext (server.insecure = true)")
+    limits = settings.limits
+    running = build_server(
+        port=settings.server.port, host=settings.server.host,
+        authenticator=Authenticator(settings.auth.tokens if settings.auth.enabled else None),
+        max_active=limits.max_concurrent_calls, max_queued=limits.max_queued_calls,
+        credentials=tls_credentials(settings.tls) if settings.tls.enabled else None,
+        max_message_bytes=(limits.max_document_mb + 8) * 1024 * 1024,
+    )
+    log.info("listening on %s:%d with %s (health NOT_SERVING while models load)", settings.server.host, running.port,
+             "mutual TLS" if settings.tls.client_ca_file else "TLS" if settings.tls.enabled else "no TLS")
     stopping = threading.Event()
 
     def on_signal(signum, _frame):
-        log.info("received %s: shutting down gracefully (grace %.0f s)", signal.Signals(signum).name, grace)
+        log.info("received %s: shutting down gracefully (grace %.0f s)", signal.Signals(signum).name,
+                 settings.server.grace_seconds)
         stopping.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    core = StampAuth.open(store_url, models_dir, tesseract_command=tesseract)
+    service_limits = ServiceLimits(input=InputLimits(max_bytes=limits.max_document_mb * 1024 * 1024))
+    core = StampAuth.open(settings.store, settings.models_dir, service_limits, tesseract_command=settings.tesseract)
     running.attach(core)
-    models = ", ".join(f"{c.kind}={c.version}" for c in core.server_info().models)
     info = core.server_info()
+    models = ", ".join(f"{c.kind}={c.version}" for c in info.models)
     ocr = f"Tesseract ({', '.join(info.ocr_languages)})" if info.ocr_available else "unavailable (no Tesseract)"
-    log.info("SERVING on port %d; store %s; models %s; OCR %s", running.port, core.store.backend, models, ocr)
+    log.info("SERVING on port %d; store %s; models %s; OCR %s; at most %d calls at work, %d queued", running.port,
+             core.store.backend, models, ocr, limits.max_concurrent_calls, limits.max_queued_calls)
     stopping.wait()
-    running.stop(grace)
+    running.stop(settings.server.grace_seconds)
     log.info("stopped")

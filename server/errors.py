@@ -27,6 +27,10 @@ STATUS_OF = {
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Cancelled: grpc.StatusCode.CANCELLED,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 
@@ -43,12 +47,14 @@ def to_status(error: errors.StampAuthError) -> status_pb2.Status:
 
 
 def handle_errors(method):
-    """Decorate a servicer method: domain errors abort with their status; nothing else escapes."""
+    """Decorate a servicer method: it runs inside the servicer's ``call`` (authentication, admission, cancellation);
+    domain errors abort with their status; nothing else escapes."""
 
     @functools.wraps(method)
     def wrapper(self, request, context):
         try:
-            return method(self, request, context)
+            with self.call(method.__name__, context):
+                return method(self, request, context)
         except errors.StampAuthError as error:
             status = to_status(error)
             log.info("%s -> %s: %s", method.__name__, STATUS_OF.get(type(error), grpc.StatusCode.INTERNAL).name, error.message)

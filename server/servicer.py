@@ -1,29 +1,73 @@
-"""The StampAuthService servicer: protos in, core call, protos out."""
+"""The StampAuthService servicer: protos in, core call, protos out.
+
+Every method runs inside :meth:`StampAuthServicer.call` (applied by ``handle_errors``): the caller is
+authenticated and authorised, the call waits for a slot of the admission gate, and the core sees only the
+caller's tenant and stops when the caller cancels or the deadline passes.
+"""
 
 from __future__ import annotations
 
-from stampauth.errors import Unavailable
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+
+from stampauth.cancellation import watching
+from stampauth.errors import Cancelled, DeadlineExceeded, Unavailable
 from stampauth.service import StampAuth
 from stampauth.server import convert
+from stampauth.server.admission import AdmissionGate
+from stampauth.server.auth import ANONYMOUS, Authenticator, Principal
 from stampauth.server.errors import handle_errors
 from stampauth.v1 import stampauth_pb2 as pb
 from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
 
+UNGATED = frozenset({"GetServerInfo"})  # answers from memory: never queued behind heavy calls
+_principal: ContextVar[Principal] = ContextVar("stampauth_principal", default=ANONYMOUS)
+
+
+def _stop_reason(context):
+    """None while the call should go on; otherwise the error that stops its work."""
+    if context.is_active():
+        return None
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return DeadlineExceeded("the call's deadline passed; its work was stopped")
+    return Cancelled("the call was cancelled; its work was stopped")
+
 
 class StampAuthServicer(pb_grpc.StampAuthServiceServicer):
-    """``core`` may be attached after the server starts (models load while health says NOT_SERVING)."""
+    """``core`` may be attached after the server starts (models load while health says NOT_SERVING).
 
-    def __init__(self, core: StampAuth | None = None):
+    ``authenticator`` None: authentication disabled (every call is the default tenant). ``gate`` None: no limit
+    beyond the server's thread pool.
+    """
+
+    def __init__(self, core: StampAuth | None = None, authenticator: Authenticator | None = None,
+                 gate: AdmissionGate | None = None):
         self._core = core
+        self.authenticator = authenticator or Authenticator(None)
+        self.gate = gate
 
     def attach(self, core: StampAuth) -> None:
         self._core = core
 
+    @contextmanager
+    def call(self, method: str, context):
+        """Authenticate, wait for a slot, and watch for cancellation around one call of ``method``."""
+        principal = self.authenticator.authenticate(context.invocation_metadata(), method)
+        token = _principal.set(principal)
+        try:
+            gate = nullcontext() if self.gate is None or method in UNGATED else self.gate.slot(context.time_remaining())
+            with gate, watching(lambda: _stop_reason(context)):
+                yield principal
+        finally:
+            _principal.reset(token)
+
     @property
     def core(self) -> StampAuth:
+        """The core as the current caller's tenant sees it."""
         if self._core is None:
             raise Unavailable("the server is still loading its models; retry in a few seconds")
-        return self._core
+        return self._core.for_tenant(_principal.get().tenant)
 
     @handle_errors
     def CompareImages(self, request, context):

@@ -17,11 +17,41 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _settings(args):
+    """The server settings: --config (or $STAMPAUTH_CONFIG) < STAMPAUTH_* environment < flags."""
+    from stampauth.settings import load_settings
+
+    flags = {
+        "server": {"port": args.port, "host": args.host, "grace_seconds": args.grace,
+                   "insecure": True if args.insecure else None},
+        "auth": {"enabled": False if args.no_auth else None},
+        "tls": {"cert_file": args.tls_cert, "key_file": args.tls_key, "client_ca_file": args.tls_client_ca},
+        "store": args.store, "models_dir": args.models_dir, "tesseract": args.tesseract,
+        "metrics_port": args.metrics_port, "log_format": args.log_format,
+    }
+    return load_settings(args.config or os.environ.get("STAMPAUTH_CONFIG"), flags)
+
+
 def cmd_serve(args) -> int:
     from stampauth.server.app import serve
 
-    serve(port=args.port, store_url=args.store, host=args.host, models_dir=args.models_dir, grace=args.grace,
-          tesseract=args.tesseract)
+    serve(_settings(args))
+    return 0
+
+
+def cmd_config(args) -> int:
+    print(json.dumps(_settings(args).masked(), indent=2))
+    return 0
+
+
+def cmd_token(args) -> int:
+    from stampauth.settings import new_token
+
+    token, entry = new_token(args.name, args.tenant, args.roles)
+    print(f"token (give it to the client; it is not stored anywhere): {token}")
+    print("add to the server's configuration file:")
+    print(f'[[auth.tokens]]\nname = "{entry.name}"\nsha256 = "{entry.sha256}"\ntenant = "{entry.tenant}"\n'
+          f"roles = {json.dumps(entry.roles)}")
     return 0
 
 
@@ -391,14 +421,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gRPC server")
-    serve.add_argument("--port", type=int, default=50051, help="port to listen on (0 = any free port)")
-    serve.add_argument("--host", default="[::]", help="address to bind")
-    serve.add_argument("--store", default=None, help="reference store URL (default: sqlite:///<data dir>/references.db; "
-                                                     "the data dir is $STAMPAUTH_DATA_DIR or ./data)")
-    serve.add_argument("--models-dir", default=None, help="folder with the model files (default: shipped models/)")
-    serve.add_argument("--grace", type=float, default=10.0, help="seconds calls in flight get on SIGTERM")
-    serve.add_argument("--tesseract", default=None, help="path of the Tesseract binary for OCR (default: tesseract on PATH)")
+    config = commands.add_parser("config", help="print the server's effective configuration (secrets masked)")
+    for parser_ in (serve, config):
+        parser_.add_argument("--config", default=None, help="TOML or JSON settings file (default: $STAMPAUTH_CONFIG)")
+        parser_.add_argument("--port", type=int, default=None, help="port to listen on (default 50051; 0 = any free port)")
+        parser_.add_argument("--host", default=None, help="address to bind (default [::])")
+        parser_.add_argument("--store", default=None, help="reference store URL (default: sqlite:///<data dir>/"
+                             "references.db; the data dir is $STAMPAUTH_DATA_DIR or ./data)")
+        parser_.add_argument("--models-dir", default=None, help="folder with the model files (default: shipped models/)")
+        parser_.add_argument("--grace", type=float, default=None, help="seconds calls in flight get on SIGTERM (default 10)")
+        parser_.add_argument("--tesseract", default=None, help="path of the Tesseract binary (default: tesseract on PATH)")
+        parser_.add_argument("--tls-cert", default=None, help="PEM certificate chain of the server")
+        parser_.add_argument("--tls-key", default=None, help="PEM private key of the server")
+        parser_.add_argument("--tls-client-ca", default=None, help="PEM CA bundle: require client certificates (mTLS)")
+        parser_.add_argument("--insecure", action="store_true", help="serve plaintext gRPC (local use only)")
+        parser_.add_argument("--no-auth", action="store_true", help="no authentication: every caller is the default "
+                             "tenant with every role (local use only)")
+        parser_.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+        parser_.add_argument("--log-format", choices=["text", "json"], default=None)
     serve.set_defaults(func=cmd_serve)
+    config.set_defaults(func=cmd_config)
+
+    token = commands.add_parser("token", help="make a bearer token and the configuration entry for it")
+    token.add_argument("action", choices=["new"])
+    token.add_argument("--tenant", required=True, help="the tenant whose identities the token reaches")
+    token.add_argument("--roles", nargs="+", choices=["verify", "admin"], default=["verify"])
+    token.add_argument("--name", default="client", help="a name for logs (not secret)")
+    token.set_defaults(func=cmd_token)
 
     evaluate = commands.add_parser("eval", help="measure verification accuracy on a labelled set")
     evaluate.add_argument("what", choices=["signatures", "stamps", "detection", "ocr"])

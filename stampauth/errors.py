@@ -48,3 +48,19 @@ class Unimplemented(StampAuthError):
 
 class Unavailable(StampAuthError):
     """The server is starting or stopping; retry shortly (UNAVAILABLE)."""
+
+
+class Unauthenticated(StampAuthError):
+    """No valid credentials were sent (UNAUTHENTICATED)."""
+
+
+class PermissionDenied(StampAuthError):
+    """The credentials are valid but lack the role the method needs (PERMISSION_DENIED)."""
+
+
+class Cancelled(StampAuthError):
+    """The caller cancelled the call; its work stopped (CANCELLED)."""
+
+
+class DeadlineExceeded(StampAuthError):
+    """The call's deadline passed; its work stopped (DEADLINE_EXCEEDED)."""

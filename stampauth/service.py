@@ -17,6 +17,7 @@ import numpy as np
 
 from stampauth import __version__
 from stampauth.annotate import annotate_page
+from stampauth.cancellation import checkpoint
 from stampauth.detection.detector import MarkDetector, load_detector
 from stampauth.detection.types import Detection
 from stampauth.documents import (
@@ -165,6 +166,7 @@ class StampAuth:
         encoder = self.encoder(kind)
         canvases, sizes = [], []
         for content, field_name in zip(contents, fields):
+            checkpoint()
             try:
                 image = self._decode(content, "image")
                 canvases.append(encoder.preprocess(image))
@@ -351,9 +353,11 @@ class StampAuth:
         marks: list[Detection] = []
         texts: list[MarkText] = []
         for page in pages:
+            checkpoint()  # between pages: a cancelled call or a passed deadline stops here
             found = detector.detect(page.image, wanted, min_score or None, page.number)
             marks += found
             if ocr is not None:
+                checkpoint()
                 texts += read_marks_text(page, found, self.tesseract, ocr.nearby, language, budget_s)
         return pages, marks, texts
 
@@ -388,6 +392,7 @@ class StampAuth:
         embeddings = {}
         for kind in self.encoders:
             indices = [i for i in needed if marks[i].kind == kind]
+            checkpoint()
             if indices:
                 encoder = self.encoders[kind]
                 canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))

@@ -1,5 +1,6 @@
 """The command line: evaluation on generated data, and the real server as a process."""
 
+import hashlib
 import json
 import os
 import re
@@ -61,7 +62,8 @@ def test_eval_bad_data_dir_is_a_clear_error(tmp_path, capsys):
 def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
     env = {**os.environ, "STAMPAUTH_DATA_DIR": str(tmp_path / "data")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "stampauth.cli", "serve", "--port", "0", "--host", "127.0.0.1", "--grace", "2"],
+        [sys.executable, "-m", "stampauth.cli", "serve", "--port", "0", "--host", "127.0.0.1", "--grace", "2",
+         "--insecure", "--no-auth"],
         stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -78,10 +80,36 @@ def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
         assert (tmp_path / "data" / "references.db").exists()  # the default store, under the data dir
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        assert "stopped" in process.stderr.read()
+        rest = process.stderr.read()
+        assert "stopped" in rest
+        assert "AUTHENTICATION IS DISABLED" in "".join(seen) + rest and "TLS IS OFF" in "".join(seen) + rest
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_serve_refuses_to_start_without_tls_or_auth_unless_asked(tmp_path, capsys):
+    assert cli.main(["serve", "--port", "0", "--no-auth"]) == 2
+    assert "TLS is required" in capsys.readouterr().err
+    assert cli.main(["serve", "--port", "0", "--insecure"]) == 2
+    assert "no token is configured" in capsys.readouterr().err
+
+
+def test_config_prints_the_effective_settings_with_token_hashes_masked(tmp_path, capsys, monkeypatch):
+    assert cli.main(["token", "new", "--tenant", "bank", "--roles", "verify", "admin", "--name", "pipeline"]) == 0
+    out = capsys.readouterr().out
+    token = re.search(r"token \(.*\): (\S+)", out).group(1)
+    config = tmp_path / "stampauth.toml"
+    config.write_text("[server]\ninsecure = true\nport = 6001\n" + out[out.index("[[auth.tokens]]"):])
+    monkeypatch.setenv("STAMPAUTH_SERVER__PORT", "6002")  # the environment beats the file
+    assert cli.main(["config", "--config", str(config), "--log-format", "json"]) == 0
+    printed = capsys.readouterr().out
+    settings = json.loads(printed)
+    assert settings["server"]["port"] == 6002 and settings["log_format"] == "json"
+    (entry,) = settings["auth"]["tokens"]
+    assert entry["tenant"] == "bank" and entry["roles"] == ["verify", "admin"] and entry["sha256"].endswith("...")
+    assert token not in printed and hashlib.sha256(token.encode()).hexdigest() not in printed
+    assert cli.main(["config", "--config", str(tmp_path / "missing.toml")]) == 2
 
 
 def test_preprocess_dumps_every_stage(tmp_path, capsys):

@@ -225,17 +225,17 @@ def test_not_found_and_bad_ids(stub):
 
 
 def test_oversized_image_is_resource_exhausted(stub, server):
-    limits = server.servicer.core.limits
+    limits = server.servicer._core.limits
     import dataclasses
 
     from stampauth.io import InputLimits
 
-    server.servicer.core.limits = dataclasses.replace(limits, input=InputLimits(max_page_pixels=1000))
+    server.servicer._core.limits = dataclasses.replace(limits, input=InputLimits(max_page_pixels=1000))
     try:
         error = error_of(stub.CompareImages, pb.CompareImagesRequest(kind=SIG, reference=png(1), query=png(2)))
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "pixels" in error.details()
     finally:
-        server.servicer.core.limits = limits
+        server.servicer._core.limits = limits
 
 
 def test_identify_mark_is_unimplemented(stub):
