@@ -116,7 +116,7 @@ def serve(settings: Settings) -> None:
         authenticator=Authenticator(settings.auth.tokens if settings.auth.enabled else None),
         max_active=limits.max_concurrent_calls, max_queued=limits.max_queued_calls,
         credentials=tls_credentials(settings.tls) if settings.tls.enabled else None,
-        max_message_bytes=(limits.max_document_mb + 8) * 1024 * 1024,
+        max_message_bytes=limits.max_message_mb * 1024 * 1024,
     )
     log.info("listening on %s:%d with %s (health NOT_SERVING while models load)", settings.server.host, running.port,
              "mutual TLS" if settings.tls.client_ca_file else "TLS" if settings.tls.enabled else "no TLS")
@@ -129,7 +129,8 @@ def serve(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service_limits = ServiceLimits(input=InputLimits(max_bytes=limits.max_document_mb * 1024 * 1024))
+    service_limits = ServiceLimits(input=InputLimits(max_bytes=limits.max_document_mb * 1024 * 1024),
+                                   max_message_bytes=limits.max_message_mb * 1024 * 1024)
     core = StampAuth.open(settings.store, settings.models_dir, service_limits, tesseract_command=settings.tesseract)
     running.attach(core)
     info = core.server_info()

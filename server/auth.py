@@ -21,6 +21,8 @@ ROLE_NEEDED: dict[str, tuple[str, ...]] = {
     "VerifyImage": ("verify",),
     "DetectMarks": ("verify",),
     "VerifyDocument": ("verify",),
+    "DetectMarksUpload": ("verify",),
+    "VerifyDocumentUpload": ("verify",),
     "IdentifyMark": ("verify",),
     "CreateIdentity": ("admin",),
     "EnrollSpecimens": ("admin",),

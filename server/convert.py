@@ -161,6 +161,58 @@ def options_from_proto(options: pb.DetectOptions, field: str = "options") -> dic
             "ocr": ocr}
 
 
+UPLOAD_CHUNK_LIMIT = 4 * 1024 * 1024  # the proto asks for chunks of at most 1 MiB; a little slack is allowed
+
+
+def assemble_upload(requests, max_bytes: int):
+    """The messages of an upload call -> ``(header, document bytes)``: the header first, then chunks adding up to
+    the declared size with the declared SHA-256. Raises with the field at fault and what to do."""
+    import hashlib
+
+    from stampauth.cancellation import checkpoint
+    from stampauth.errors import ResourceExhausted
+
+    stream = iter(requests)
+    first = next(stream, None)
+    if first is None or first.WhichOneof("part") != "header":
+        raise InvalidInput("send the header first (document size and SHA-256, options), then the chunks", field="header")
+    header = first.header
+    declared = header.document
+    total = int(declared.total_size)
+    if total == 0:
+        raise InvalidInput("header.document.total_size is 0: declare the document's size in bytes",
+                           field="header.document.total_size")
+    if total > max_bytes:
+        raise ResourceExhausted(f"the document is {total} bytes, over the limit of {max_bytes}; send a smaller file "
+                                "(lower resolution or fewer pages)", field="header.document.total_size")
+    expected_sha = declared.sha256.lower()
+    if len(expected_sha) != 64 or any(c not in "0123456789abcdef" for c in expected_sha):
+        raise InvalidInput("header.document.sha256 must be the document's SHA-256 as 64 hexadecimal digits",
+                           field="header.document.sha256")
+    content = bytearray()
+    digest = hashlib.sha256()
+    for index, message in enumerate(stream, start=1):
+        checkpoint()
+        if message.WhichOneof("part") != "chunk":
+            raise InvalidInput(f"message {index} is a second header: send the header once, then only chunks",
+                               field="header")
+        chunk = message.chunk
+        if len(chunk) > UPLOAD_CHUNK_LIMIT:
+            raise InvalidInput(f"chunk {index} is {len(chunk)} bytes; send chunks of at most 1 MiB", field="chunk")
+        if len(content) + len(chunk) > total:
+            raise InvalidInput(f"more bytes arrived than the {total} declared in header.document.total_size",
+                               field="chunk")
+        content += chunk
+        digest.update(chunk)
+    if len(content) != total:
+        raise InvalidInput(f"the upload ended after {len(content)} of the {total} declared bytes; send it again",
+                           field="chunk")
+    if digest.hexdigest() != expected_sha:
+        raise InvalidInput("the document's SHA-256 does not match header.document.sha256: it was changed in transit "
+                           "or the checksum is of another file; send it again", field="header.document.sha256")
+    return header, bytes(content)
+
+
 def box_from_proto(box: pb.BoundingBox) -> Box:
     return Box(box.x_min, box.y_min, box.x_max, box.y_max)
 
@@ -280,6 +332,7 @@ def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
             max_pages=limits.input.max_pages,
             default_pdf_dpi=limits.input.default_pdf_dpi,
             max_specimens_per_request=limits.max_specimens_per_request,
+            max_message_bytes=limits.max_message_bytes,
             default_ocr_budget_ms=limits.default_ocr_budget_ms,
             max_ocr_budget_ms=limits.max_ocr_budget_ms,
         ),

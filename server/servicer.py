@@ -159,6 +159,23 @@ class StampAuthServicer(pb_grpc.StampAuthServiceServicer):
         return convert.verification_to_proto(result)
 
     @handle_errors
+    def DetectMarksUpload(self, request_iterator, context):
+        core = self.core
+        header, content = convert.assemble_upload(request_iterator, core.limits.input.max_bytes)
+        result = core.detect_marks(content, int(header.document.pdf_dpi),
+                                   **convert.options_from_proto(header.options, "header.options"))
+        return pb.DetectMarksUploadResponse(result=convert.detection_to_proto(result))
+
+    @handle_errors
+    def VerifyDocumentUpload(self, request_iterator, context):
+        core = self.core
+        header, content = convert.assemble_upload(request_iterator, core.limits.input.max_bytes)
+        claims = convert.claims_from_proto(header.claims)
+        result = core.verify_document(content, claims, int(header.document.pdf_dpi),
+                                      **convert.options_from_proto(header.options, "header.options"))
+        return pb.VerifyDocumentUploadResponse(result=convert.verification_to_proto(result))
+
+    @handle_errors
     def IdentifyMark(self, request, context):
         self.core.identify_mark()
 

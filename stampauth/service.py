@@ -58,6 +58,7 @@ class ServiceLimits:
     max_note_chars: int = 1024
     max_claims: int = 32
     max_annotated_pages: int = 20  # annotated PNGs are ~1-2 MB a page; more would not fit one response
+    max_message_bytes: int = 80 * 1024 * 1024  # the transport's request size limit (documents beyond: upload calls)
     default_ocr_budget_ms: int = 4000  # OCR time per page; a page of 4-6 marks reads in about 1-1.5 s
     max_ocr_budget_ms: int = 60000
     max_ocr_languages: int = 8

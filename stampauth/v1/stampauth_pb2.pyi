@@ -83,6 +83,64 @@ class DocumentData(_message.Message):
     pdf_dpi: int
     def __init__(self, content: _Optional[bytes] = ..., filename: _Optional[str] = ..., pdf_dpi: _Optional[int] = ...) -> None: ...
 
+class UploadedDocument(_message.Message):
+    __slots__ = ("total_size", "sha256", "filename", "pdf_dpi")
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PDF_DPI_FIELD_NUMBER: _ClassVar[int]
+    total_size: int
+    sha256: str
+    filename: str
+    pdf_dpi: int
+    def __init__(self, total_size: _Optional[int] = ..., sha256: _Optional[str] = ..., filename: _Optional[str] = ..., pdf_dpi: _Optional[int] = ...) -> None: ...
+
+class DetectMarksUploadHeader(_message.Message):
+    __slots__ = ("document", "options")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    document: UploadedDocument
+    options: DetectOptions
+    def __init__(self, document: _Optional[_Union[UploadedDocument, _Mapping]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
+
+class DetectMarksUploadRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: DetectMarksUploadHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[DetectMarksUploadHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class DetectMarksUploadResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: DetectMarksResponse
+    def __init__(self, result: _Optional[_Union[DetectMarksResponse, _Mapping]] = ...) -> None: ...
+
+class VerifyDocumentUploadHeader(_message.Message):
+    __slots__ = ("document", "claims", "options")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    document: UploadedDocument
+    claims: _containers.RepeatedCompositeFieldContainer[Claim]
+    options: DetectOptions
+    def __init__(self, document: _Optional[_Union[UploadedDocument, _Mapping]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ..., options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
+
+class VerifyDocumentUploadRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: VerifyDocumentUploadHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[VerifyDocumentUploadHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class VerifyDocumentUploadResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: VerifyDocumentResponse
+    def __init__(self, result: _Optional[_Union[VerifyDocumentResponse, _Mapping]] = ...) -> None: ...
+
 class BoundingBox(_message.Message):
     __slots__ = ("x_min", "y_min", "x_max", "y_max")
     X_MIN_FIELD_NUMBER: _ClassVar[int]
@@ -589,7 +647,7 @@ class ReferenceThreshold(_message.Message):
     def __init__(self, references: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request", "default_ocr_budget_ms", "max_ocr_budget_ms")
+    __slots__ = ("max_document_bytes", "max_page_pixels", "max_pages", "default_pdf_dpi", "max_specimens_per_request", "default_ocr_budget_ms", "max_ocr_budget_ms", "max_message_bytes")
     MAX_DOCUMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
@@ -597,6 +655,7 @@ class Limits(_message.Message):
     MAX_SPECIMENS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_OCR_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_OCR_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     max_document_bytes: int
     max_page_pixels: int
     max_pages: int
@@ -604,7 +663,8 @@ class Limits(_message.Message):
     max_specimens_per_request: int
     default_ocr_budget_ms: int
     max_ocr_budget_ms: int
-    def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ..., default_ocr_budget_ms: _Optional[int] = ..., max_ocr_budget_ms: _Optional[int] = ...) -> None: ...
+    max_message_bytes: int
+    def __init__(self, max_document_bytes: _Optional[int] = ..., max_page_pixels: _Optional[int] = ..., max_pages: _Optional[int] = ..., default_pdf_dpi: _Optional[int] = ..., max_specimens_per_request: _Optional[int] = ..., default_ocr_budget_ms: _Optional[int] = ..., max_ocr_budget_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("server_version", "api_version", "models", "limits", "store_backend", "ocr_available", "unimplemented_methods", "detector", "ocr_languages")

@@ -95,6 +95,16 @@ class StampAuthServiceStub:
                 request_serializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentRequest.SerializeToString,
                 response_deserializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentResponse.FromString,
                 _registered_method=True)
+        self.DetectMarksUpload = channel.stream_unary(
+                '/stampauth.v1.StampAuthService/DetectMarksUpload',
+                request_serializer=stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadRequest.SerializeToString,
+                response_deserializer=stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadResponse.FromString,
+                _registered_method=True)
+        self.VerifyDocumentUpload = channel.stream_unary(
+                '/stampauth.v1.StampAuthService/VerifyDocumentUpload',
+                request_serializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadRequest.SerializeToString,
+                response_deserializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadResponse.FromString,
+                _registered_method=True)
         self.IdentifyMark = channel.unary_unary(
                 '/stampauth.v1.StampAuthService/IdentifyMark',
                 request_serializer=stampauth_dot_v1_dot_stampauth__pb2.IdentifyMarkRequest.SerializeToString,
@@ -219,6 +229,26 @@ class StampAuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DetectMarksUpload(self, request_iterator, context):
+        """DetectMarks for a document sent in chunks, for documents larger than the server's message
+        size limit (Limits.max_message_bytes) or clients with small message limits: the first
+        message is the header (total size, SHA-256, options), then chunks of at most 1 MiB each.
+        Errors: as DetectMarks, plus INVALID_ARGUMENT (no header first, a second header, more or
+        fewer bytes than declared, checksum mismatch), RESOURCE_EXHAUSTED (declared size over
+        Limits.max_document_bytes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyDocumentUpload(self, request_iterator, context):
+        """VerifyDocument for a document sent in chunks; the header carries the claims and options.
+        Errors: as VerifyDocument and DetectMarksUpload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IdentifyMark(self, request, context):
         """Ranks the enrolled identities by how well their references match one cropped mark.
         Errors: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED (this
@@ -297,6 +327,16 @@ def add_StampAuthServiceServicer_to_server(servicer, server):
                     servicer.VerifyDocument,
                     request_deserializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentRequest.FromString,
                     response_serializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentResponse.SerializeToString,
+            ),
+            'DetectMarksUpload': grpc.stream_unary_rpc_method_handler(
+                    servicer.DetectMarksUpload,
+                    request_deserializer=stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadRequest.FromString,
+                    response_serializer=stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadResponse.SerializeToString,
+            ),
+            'VerifyDocumentUpload': grpc.stream_unary_rpc_method_handler(
+                    servicer.VerifyDocumentUpload,
+                    request_deserializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadRequest.FromString,
+                    response_serializer=stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadResponse.SerializeToString,
             ),
             'IdentifyMark': grpc.unary_unary_rpc_method_handler(
                     servicer.IdentifyMark,
@@ -634,6 +674,60 @@ class StampAuthService:
             '/stampauth.v1.StampAuthService/VerifyDocument',
             stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentRequest.SerializeToString,
             stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetectMarksUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/stampauth.v1.StampAuthService/DetectMarksUpload',
+            stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadRequest.SerializeToString,
+            stampauth_dot_v1_dot_stampauth__pb2.DetectMarksUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyDocumentUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/stampauth.v1.StampAuthService/VerifyDocumentUpload',
+            stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadRequest.SerializeToString,
+            stampauth_dot_v1_dot_stampauth__pb2.VerifyDocumentUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,
