@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stampauth.errors import AlreadyExists, FailedPrecondition, NotFound
+from stampauth.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted, Unavailable
 from stampauth.store.base import (
     DEFAULT_TENANT,
     KINDS,
@@ -86,6 +86,24 @@ log = logging.getLogger(__name__)
 _SPECIMEN_COLUMNS = "specimen_id, identity_id, kind, content_sha256, width, height, model_version, create_time, note"
 
 
+@contextmanager
+def _storage_errors(path: str):
+    """SQLite's operational failures as errors a caller can act on: a full disk is RESOURCE_EXHAUSTED, a locked or
+    unreachable database UNAVAILABLE (retry). Nothing was written: every write is one transaction."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        text = str(error).lower()
+        if "full" in text:
+            raise ResourceExhausted("the reference store is full (no disk space left for it); nothing was stored. "
+                                    "Free space on the server, then retry") from None
+        if any(word in text for word in ("locked", "busy", "unable to open", "disk i/o", "readonly")):
+            log.warning("reference store %s unavailable: %s", path, error)
+            raise Unavailable("the reference store is unavailable right now (busy, locked or unreachable); nothing "
+                              "was stored. Retry in a few seconds") from None
+        raise
+
+
 def _specimen(row) -> SpecimenRecord:
     return SpecimenRecord(*row)
 
@@ -93,7 +111,7 @@ def _specimen(row) -> SpecimenRecord:
 class SQLiteStore(ReferenceStore):
     backend = "sqlite"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +119,7 @@ class SQLiteStore(ReferenceStore):
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._migrate()
 
     # -- plumbing -----------------------------------------------------------------------
@@ -133,21 +151,21 @@ class SQLiteStore(ReferenceStore):
 
     @contextmanager
     def _transaction(self):
-        with self._lock:
+        with self._lock, _storage_errors(self.path):
             if self._db is None:
                 raise FailedPrecondition("the reference store is closed")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # also when COMMIT itself failed (a full disk)
+                    self._db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def _reading(self):
-        with self._lock:
+        with self._lock, _storage_errors(self.path):
             if self._db is None:
                 raise FailedPrecondition("the reference store is closed")
             yield self._db
