@@ -17,6 +17,9 @@ from stampauth.service import ServiceLimits, StampAuth
 from stampauth.settings import Settings, TlsSettings
 from stampauth.server.admission import AdmissionGate
 from stampauth.server.auth import Authenticator
+from stampauth.server.observability import (
+    ObservabilityInterceptor, ServerMetrics, configure_logging, start_metrics_server, stop_metrics_server,
+)
 from stampauth.server.servicer import StampAuthServicer
 from stampauth.store.base import DEFAULT_TENANT
 from stampauth.v1 import stampauth_pb2 as pb
@@ -105,19 +108,29 @@ def tls_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
 
 def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT with ``settings``; health is NOT_SERVING while the models load."""
+    configure_logging(settings.log_format, settings.log_level)
     if not settings.auth.enabled:
         log.warning("AUTHENTICATION IS DISABLED: every caller acts on tenant %r with every role. "
                     "Use this only on a machine nobody else can reach.", DEFAULT_TENANT)
     if settings.server.insecure:
         log.warning("TLS IS OFF: calls travel in plaintext (server.insecure = true)")
     limits = settings.limits
+    metrics = ServerMetrics()
     running = build_server(
         port=settings.server.port, host=settings.server.host,
         authenticator=Authenticator(settings.auth.tokens if settings.auth.enabled else None),
         max_active=limits.max_concurrent_calls, max_queued=limits.max_queued_calls,
         credentials=tls_credentials(settings.tls) if settings.tls.enabled else None,
         max_message_bytes=limits.max_message_mb * 1024 * 1024,
+        interceptors=[ObservabilityInterceptor(metrics, track_in_progress=False)],
     )
+    gate = running.servicer.gate
+    metrics.watch_queue_depth(lambda: (gate.active, gate.queued))
+    http = None
+    if settings.metrics_port is not None:
+        http, metrics_port = start_metrics_server(settings.metrics_port, metrics.registry,
+                                                  addr="0.0.0.0" if settings.server.host in ("[::]", "0.0.0.0") else settings.server.host)
+        log.info("Prometheus metrics on http port %d (/metrics)", metrics_port)
     log.info("listening on %s:%d with %s (health NOT_SERVING while models load)", settings.server.host, running.port,
              "mutual TLS" if settings.tls.client_ca_file else "TLS" if settings.tls.enabled else "no TLS")
     stopping = threading.Event()
@@ -134,10 +147,14 @@ def serve(settings: Settings) -> None:
     core = StampAuth.open(settings.store, settings.models_dir, service_limits, tesseract_command=settings.tesseract)
     running.attach(core)
     info = core.server_info()
+    metrics.set_server_info(info)
     models = ", ".join(f"{c.kind}={c.version}" for c in info.models)
     ocr = f"Tesseract ({', '.join(info.ocr_languages)})" if info.ocr_available else "unavailable (no Tesseract)"
     log.info("SERVING on port %d; store %s; models %s; OCR %s; at most %d calls at work, %d queued", running.port,
              core.store.backend, models, ocr, limits.max_concurrent_calls, limits.max_queued_calls)
     stopping.wait()
     running.stop(settings.server.grace_seconds)
+    if http is not None:
+        stop_metrics_server(http)
+    metrics.close()
     log.info("stopped")

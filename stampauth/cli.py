@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -547,8 +546,9 @@ def main(argv=None) -> int:
     if unknown and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.extra = unknown
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from stampauth.server.observability import configure_logging
+
+    configure_logging(getattr(args, "log_format", None) or "text", str(args.log_level).upper())
     try:
         return args.func(args)
     except StampAuthError as error:

@@ -18,6 +18,7 @@ import numpy as np
 from stampauth import __version__
 from stampauth.annotate import annotate_page
 from stampauth.cancellation import checkpoint
+from stampauth.stages import stage
 from stampauth.detection.detector import MarkDetector, load_detector
 from stampauth.detection.types import Detection
 from stampauth.documents import (
@@ -155,7 +156,8 @@ class StampAuth:
         return self.encoders[kind]
 
     def _decode(self, content: bytes, what: str) -> np.ndarray:
-        return decode_image(content, self.limits.input, what)
+        with stage("decode"):
+            return decode_image(content, self.limits.input, what)
 
     def embed_bytes(self, kind: str, contents: list[bytes], fields: list[str],
                     as_queries: bool = False) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -170,12 +172,15 @@ class StampAuth:
             checkpoint()
             try:
                 image = self._decode(content, "image")
-                canvases.append(encoder.preprocess(image))
+                with stage("preprocess"):
+                    canvases.append(encoder.preprocess(image))
             except (InvalidInput, ResourceExhausted) as error:
                 raise error.with_field(field_name)
             sizes.append((int(image.shape[1]), int(image.shape[0])))
         canvases = np.stack(canvases)
-        return (encoder.embed_queries(canvases) if as_queries else encoder.embed(canvases)), sizes
+        with stage("embed"):
+            embeddings = encoder.embed_queries(canvases) if as_queries else encoder.embed(canvases)
+        return embeddings, sizes
 
     def refresh_stale_embeddings(self, kind: str) -> int:
         """Recompute embeddings made by another model version from the stored images."""
@@ -256,7 +261,8 @@ class StampAuth:
         references, _ = self.embed_bytes(kind, [reference], ["reference"])
         queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True)
         encoder = self.encoders[kind]
-        return make_decision(queries[0], references, encoder.card.scoring, encoder.version)
+        with stage("score"):
+            return make_decision(queries[0], references, encoder.card.scoring, encoder.version)
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -265,7 +271,8 @@ class StampAuth:
         specimen_ids, references = self._references(identity_id, kind)
         encoder = self.encoder(kind)
         query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
-        decision = make_decision(query[0], references, encoder.card.scoring, encoder.version)
+        with stage("score"):
+            decision = make_decision(query[0], references, encoder.card.scoring, encoder.version)
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
 
     # -- identities and specimens -------------------------------------------------------------
@@ -344,7 +351,8 @@ class StampAuth:
             raise InvalidInput("options.min_score must be in [0, 1] (0 = the model's default)", field="options.min_score")
         wanted = tuple(check_kind(k, "options.kinds") for k in kinds) if kinds else ("signature", "stamp")
         try:
-            pages = decode_document(content, self.limits.input, pdf_dpi, "document", text_layer=ocr is not None)
+            with stage("decode"):
+                pages = decode_document(content, self.limits.input, pdf_dpi, "document", text_layer=ocr is not None)
         except (InvalidInput, ResourceExhausted) as error:
             raise error.with_field("document")
         if annotate and len(pages) > self.limits.max_annotated_pages:
@@ -355,11 +363,13 @@ class StampAuth:
         texts: list[MarkText] = []
         for page in pages:
             checkpoint()  # between pages: a cancelled call or a passed deadline stops here
-            found = detector.detect(page.image, wanted, min_score or None, page.number)
+            with stage("detect"):
+                found = detector.detect(page.image, wanted, min_score or None, page.number)
             marks += found
             if ocr is not None:
                 checkpoint()
-                texts += read_marks_text(page, found, self.tesseract, ocr.nearby, language, budget_s)
+                with stage("ocr"):
+                    texts += read_marks_text(page, found, self.tesseract, ocr.nearby, language, budget_s)
         return pages, marks, texts
 
     @staticmethod
@@ -396,9 +406,11 @@ class StampAuth:
             checkpoint()
             if indices:
                 encoder = self.encoders[kind]
-                canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
-                                     for i in indices])
-                embeddings.update(zip(indices, encoder.embed_queries(canvases)))
+                with stage("preprocess"):
+                    canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
+                                         for i in indices])
+                with stage("embed"):
+                    embeddings.update(zip(indices, encoder.embed_queries(canvases)))
         references = {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []
@@ -413,7 +425,8 @@ class StampAuth:
                     references[key] = self._references(*key)
                 specimen_ids, refs = references[key]
                 encoder = self.encoders[mark.kind]
-                decision = make_decision(embeddings[index], refs, encoder.card.scoring, encoder.version)
+                with stage("score"):
+                    decision = make_decision(embeddings[index], refs, encoder.card.scoring, encoder.version)
                 if specimen_ids:
                     decision = decision.with_specimen_ids(specimen_ids)
                 text_match = best_match(expected, texts[index].spans) if texts and expected else None

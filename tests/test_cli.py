@@ -63,7 +63,7 @@ def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
     env = {**os.environ, "STAMPAUTH_DATA_DIR": str(tmp_path / "data")}
     process = subprocess.Popen(
         [sys.executable, "-m", "stampauth.cli", "serve", "--port", "0", "--host", "127.0.0.1", "--grace", "2",
-         "--insecure", "--no-auth"],
+         "--insecure", "--no-auth", "--metrics-port", "0", "--log-format", "json"],
         stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -77,6 +77,15 @@ def test_serve_starts_reports_serving_and_stops_on_sigterm(tmp_path):
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
         assert status == health_pb2.HealthCheckResponse.SERVING
+        logged = [json.loads(line) for line in seen if line.startswith("{")]  # structured logs, one object a line
+        assert logged and all({"time", "level", "logger", "message"} <= set(entry) for entry in logged)
+        metrics_port = next(int(m.group(1)) for m in (re.search(r"metrics on http port (\d+)", e["message"])
+                                                       for e in logged) if m)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+            exposed = response.read().decode()
+        assert "stampauth_requests_total" in exposed and 'stampauth_model_info{kind="signature"' in exposed
         assert (tmp_path / "data" / "references.db").exists()  # the default store, under the data dir
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
