@@ -316,3 +316,34 @@ def test_a_call_past_its_deadline_stops_its_work_and_frees_its_slot(busy_server)
     release.set()
     assert stub.CompareImages(request, timeout=30).decision  # the slot is free again
     assert np.isfinite(stub.CompareImages(request, timeout=30).decision.score)
+
+
+def test_graceful_stop_finishes_calls_in_flight_refuses_new_ones_and_closes_the_store(core):
+    release, started = threading.Event(), threading.Event()
+    store = open_store("sqlite://:memory:")
+    view = StampAuth(store, core.encoders)
+
+    def slow_compare(kind, reference, query):
+        started.set()
+        release.wait(10)
+        return core.compare_images(kind, reference, query)
+
+    view.compare_images = slow_compare
+    running = build_server(view, port=0, host="127.0.0.1")
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = pb_grpc.StampAuthServiceStub(channel)
+    request = pb.CompareImagesRequest(kind=SIG, reference=image(5), query=image(5, 1))
+    in_flight = stub.CompareImages.future(request, timeout=30)
+    assert started.wait(10)
+    stopper = threading.Thread(target=running.stop, kwargs={"grace": 10})
+    stopper.start()
+    time.sleep(0.3)
+    with pytest.raises(grpc.RpcError) as caught:  # new calls are refused while the server drains
+        stub.CompareImages(request, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    release.set()
+    assert in_flight.result().decision.references_used == 1  # the call in flight finished
+    stopper.join(15)
+    with pytest.raises(Exception, match="closed"):
+        store.get_identity("anyone")  # the store was closed after the calls drained
+    channel.close()
