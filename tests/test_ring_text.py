@@ -161,3 +161,30 @@ def test_choose_prefers_the_confident_direction_and_orders_top_then_bottom():
     assert reading.is_round and 0.8 < reading.ring_confidence <= 1
     # another stamp's tiles in the same dict are ignored
     assert choose_stamp_text(words, prefix="q/") == StampTextReading()
+
+
+def test_text_that_reads_the_same_upside_down_goes_by_its_side_of_the_stamp():
+    from stampauth.detection.types import Box
+    from stampauth.text.types import OcrWord
+
+    def w(text, confidence):
+        return OcrWord(text, Box(0, 0, 10 * len(text), 30), confidence, (1, 1, 1))
+
+    def words(bottom_deg, top_deg=270):
+        return {
+            f"ring:cw:0:{top_deg}": [w("CITY", 0.9), w("COUNCIL", 0.9)],
+            f"ring:ccw:0:{top_deg}": [w("7IONNOD", 0.2)],
+            # NISI upside down reads ISIN, equally confident: no score can tell the direction
+            f"ring:cw:1:{bottom_deg}": [w("ISIN", 0.8)],
+            f"ring:ccw:1:{bottom_deg}": [w("NISI", 0.8)],
+        }
+
+    # below the centre, opposite the clockwise top text: counter-clockwise
+    assert choose_stamp_text(words(90)).ring_text == "CITY COUNCIL NISI"
+    # a seal turned upside down on the page: the clear top text says where its bottom is
+    assert choose_stamp_text(words(270, top_deg=90)).ring_text == "CITY COUNCIL NISI"
+    # beside the top text (text all around the ring): clockwise
+    assert choose_stamp_text(words(300)).ring_text == "CITY COUNCIL ISIN"
+    # tags without the piece's direction (older callers): the score alone decides, as before
+    plain = {t.rsplit(":", 1)[0]: v for t, v in words(90).items()}
+    assert choose_stamp_text(plain).ring_text.startswith("CITY COUNCIL")
