@@ -145,6 +145,9 @@ def serve(settings: Settings) -> None:
     service_limits = ServiceLimits(input=InputLimits(max_bytes=limits.max_document_mb * 1024 * 1024),
                                    max_message_bytes=limits.max_message_mb * 1024 * 1024)
     core = StampAuth.open(settings.store, settings.models_dir, service_limits, tesseract_command=settings.tesseract)
+    if limits.batch_inference:
+        for encoder in core.encoders.values():
+            encoder.enable_batching()
     running.attach(core)
     info = core.server_info()
     metrics.set_server_info(info)

@@ -137,6 +137,8 @@ class StampAuth:
 
     def close(self) -> None:
         self.store.close()
+        for encoder in self.encoders.values():
+            encoder.close()
 
     def __enter__(self):
         return self

@@ -91,6 +91,7 @@ class LimitSettings(_Section):
     max_queued_calls: int = Field(16, ge=0, le=4096)  # calls waiting for a slot; beyond: RESOURCE_EXHAUSTED at once
     max_message_mb: int = Field(128, ge=1, le=2000)  # one request; a 50-page 300-dpi colour scan as JPEG is ~50-100 MB
     max_document_mb: int = Field(256, ge=1, le=4096)  # a document sent in chunks (the upload methods)
+    batch_inference: bool = True  # concurrent calls share model calls (stampauth.modeling.batching)
 
 
 class Settings(BaseSettings):

@@ -93,7 +93,21 @@ class MarkEncoder:
             input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],
             reduce_retracing=True,
         )
+        self._batcher = None
         self.embed(np.zeros((1, height, width), np.float32))  # trace once at load, not on the first call
+
+    def enable_batching(self, max_rows: int = 32) -> None:
+        """Serve concurrent callers' small batches in shared model calls (:mod:`stampauth.modeling.batching`)."""
+        from stampauth.modeling.batching import CrossCallBatcher
+
+        if self._batcher is None:
+            self._batcher = CrossCallBatcher(lambda batch: self._embed(batch).numpy(), max_rows,
+                                             name=f"embed-{self.card.kind}")
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+            self._batcher = None
 
     @property
     def version(self) -> str:
@@ -129,7 +143,7 @@ class MarkEncoder:
         outputs = []
         for start in range(0, len(canvases), batch_size):
             chunk = canvases[start : start + batch_size, :, :, None]
-            outputs.append(self._embed(chunk).numpy())
+            outputs.append(self._batcher(chunk) if self._batcher is not None else self._embed(chunk).numpy())
         if not outputs:
             return np.zeros((0, self.card.embedding_dim), np.float32)
         return np.concatenate(outputs).astype(np.float32)
