@@ -20,10 +20,10 @@ from stampauth.server.auth import Authenticator
 from stampauth.server.observability import (
     ObservabilityInterceptor, ServerMetrics, configure_logging, start_metrics_server, stop_metrics_server,
 )
+from stampauth.server.registration import add_servicer
 from stampauth.server.servicer import StampAuthServicer
 from stampauth.store.base import DEFAULT_TENANT
 from stampauth.v1 import stampauth_pb2 as pb
-from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
 
 log = logging.getLogger("stampauth.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StampAuthService"].full_name
@@ -77,7 +77,7 @@ def build_server(core: StampAuth | None = None, port: int = 0, host: str = "[::]
         maximum_concurrent_rpcs=workers if gate else None,  # grpc itself refuses calls beyond its threads
     )
     servicer = StampAuthServicer(authenticator=authenticator, gate=gate)
-    pb_grpc.add_StampAuthServiceServicer_to_server(servicer, server)
+    add_servicer(servicer, server)  # requests parsed in the handlers: a malformed one is INVALID_ARGUMENT
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),

@@ -26,7 +26,7 @@ def annotate_page(image_bgr: np.ndarray, marks: list[tuple[int, Detection, Verdi
     """
     height, width = image_bgr.shape[:2]
     scale = min(1.0, MAX_SIDE / max(height, width))
-    canvas = image_bgr if scale == 1.0 else cv2.resize(image_bgr, (round(width * scale), round(height * scale)),
+    canvas = image_bgr if scale == 1.0 else cv2.resize(image_bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
                                                        interpolation=cv2.INTER_AREA)
     canvas = np.ascontiguousarray(canvas).copy()
     thickness = max(2, round(max(canvas.shape[:2]) / 500))

@@ -9,12 +9,14 @@ Every problem is an :class:`InvalidInput` (unreadable input) or :class:`Resource
 from __future__ import annotations
 
 import io as _stdio
+import math
 import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from stampauth.cancellation import checkpoint
 from stampauth.detection.types import Box
 from stampauth.errors import InvalidInput, ResourceExhausted
 from stampauth.text.types import OcrWord
@@ -38,6 +40,7 @@ class InputLimits:
     max_pages: int = 100
     default_pdf_dpi: int = 200
     max_pdf_dpi: int = 600
+    max_pdf_content_bytes: int = 4 * 1024 * 1024  # decompressed drawing instructions per PDF page
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,37 @@ def _check_pixels(width: int, height: int, limits: InputLimits, what: str) -> No
         )
 
 
+def tiff_page_count(data: bytes, cap: int) -> int:
+    """How many pages (IFDs) a classic TIFF chains, counting at most ``cap + 1``: Pillow walks every IFD to answer
+    this, so a file chaining a million tiny pages would cost minutes before any limit is checked. A chain that
+    loops back or points outside the file ends the count."""
+    import struct
+
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        seen, count = set(), 0
+        while offset and offset not in seen and count <= cap:
+            seen.add(offset)
+            (entries,) = struct.unpack_from(order + "H", data, offset)
+            (offset,) = struct.unpack_from(order + "I", data, offset + 2 + 12 * entries)
+            count += 1
+        return count
+    except struct.error:  # the chain points past the end: count what was there
+        return max(1, len(seen))
+
+
 def _header_size(data: bytes, what: str) -> tuple[int, int, int]:
-    """``(width, height, frames)`` from the header via Pillow's lazy open (no pixel decoding)."""
+    """``(width, height, frames)`` from the header via Pillow's lazy open (no pixel decoding); ``frames`` is 1 for
+    a TIFF (see :func:`tiff_page_count`)."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
             with Image.open(_stdio.BytesIO(data)) as image:
-                return int(image.width), int(image.height), int(getattr(image, "n_frames", 1))
+                frames = 1 if image.format == "TIFF" else int(getattr(image, "n_frames", 1))
+                return int(image.width), int(image.height), frames
     except Image.DecompressionBombError as error:
         raise ResourceExhausted(f"the {what} declares too many pixels: {error}") from None
     except Exception as error:  # noqa: BLE001 - Pillow raises many types for corrupt headers
@@ -137,6 +162,8 @@ def _to_bgr(array: np.ndarray) -> np.ndarray:
 
 def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_frames: int) -> list[np.ndarray]:
     width, height, frames = _header_size(data, what)
+    if kind == "tiff":
+        frames = tiff_page_count(data, limits.max_pages)
     _check_pixels(width, height, limits, what)
     _check_complete(data, kind, what)
     if kind != "tiff":
@@ -146,7 +173,7 @@ def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_f
         return [image]
     if frames > limits.max_pages:
         raise ResourceExhausted(
-            f"the {what} has {frames} pages, over the limit of {limits.max_pages}; split the document"
+            f"the {what} has more than {limits.max_pages} pages, the limit; split the document"
         )
     from PIL import Image
 
@@ -189,27 +216,87 @@ def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_laye
         if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)):
             raise InvalidInput(f"the {what} is an encrypted PDF: remove the password and send it again") from None
         raise InvalidInput(f"the {what} is a corrupt PDF ({type(cause).__name__}); re-export or re-scan it") from None
-    pages: list[Page] = []
-    with pdf:
+    try:
+        return _render_pages(pdf, limits, dpi, what, text_layer)
+    except RecursionError:  # a page tree nested thousands deep
+        raise InvalidInput(f"the {what} is a corrupt PDF: its page tree is nested too deep") from None
+    finally:
         try:
-            count = len(pdf.pages)
+            pdf.close()
+        except Exception:  # noqa: BLE001 - closing a broken PDF may fail too; its error must not hide ours
+            pass
+
+
+def _render_pages(pdf, limits: InputLimits, dpi: int, what: str, text_layer: bool) -> list[Page]:
+    try:
+        count = len(pdf.pages)
+    except Exception as error:  # noqa: BLE001
+        raise InvalidInput(f"the {what} is a corrupt PDF: its page tree cannot be read ({type(error).__name__})") from None
+    if count == 0:
+        raise InvalidInput(f"the {what} is a PDF with no pages")
+    if count > limits.max_pages:
+        raise ResourceExhausted(f"the {what} has {count} pages, over the limit of {limits.max_pages}; split it")
+    pages: list[Page] = []
+    for number, page in enumerate(pdf.pages, start=1):
+        checkpoint()
+        try:
+            width_pt, height_pt = float(page.width), float(page.height)
+        except Exception as error:  # noqa: BLE001 - a MediaBox that is not four numbers
+            raise InvalidInput(f"page {number} of the {what} has no valid size (MediaBox: {type(error).__name__}); "
+                               "re-export the PDF") from None
+        if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or width_pt <= 0 or height_pt <= 0:
+            raise InvalidInput(f"page {number} of the {what} has no valid size ({width_pt!r} x {height_pt!r} points); "
+                               "re-export the PDF")
+        width_px, height_px = width_pt * dpi / 72.0, height_pt * dpi / 72.0
+        if width_px * height_px > limits.max_page_pixels:
+            raise ResourceExhausted(f"page {number} of the {what} at {dpi} dpi would be {width_px:.0f}x{height_px:.0f} "
+                                    f"pixels, over the limit of {limits.max_page_pixels}; send it at a lower pdf_dpi")
+        _check_pixels(max(1, int(round(width_px))), max(1, int(round(height_px))), limits,
+                      f"{what} page {number} at {dpi} dpi")
+        _check_content_size(page, limits, number, what)
+        try:
+            rendered = page.to_image(resolution=dpi).original.convert("RGB")
         except Exception as error:  # noqa: BLE001
-            raise InvalidInput(f"the {what} is a corrupt PDF: its page tree cannot be read ({type(error).__name__})") from None
-        if count == 0:
-            raise InvalidInput(f"the {what} is a PDF with no pages")
-        if count > limits.max_pages:
-            raise ResourceExhausted(f"the {what} has {count} pages, over the limit of {limits.max_pages}; split it")
-        for number, page in enumerate(pdf.pages, start=1):
-            width = int(round(float(page.width) * dpi / 72.0))
-            height = int(round(float(page.height) * dpi / 72.0))
-            _check_pixels(width, height, limits, f"{what} page {number} at {dpi} dpi")
-            try:
-                rendered = page.to_image(resolution=dpi).original.convert("RGB")
-            except Exception as error:  # noqa: BLE001
-                raise InvalidInput(f"page {number} of the {what} cannot be rendered ({type(error).__name__})") from None
-            words = pdf_words(page, dpi) if text_layer else None
-            pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi, words))
+            raise InvalidInput(f"page {number} of the {what} cannot be rendered ({type(error).__name__})") from None
+        words = pdf_words(page, dpi) if text_layer else None
+        pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi, words))
     return pages
+
+
+def _check_content_size(page, limits: InputLimits, number: int, what: str) -> None:
+    """Refuse a page whose drawing instructions decompress to more than ``limits.max_pdf_content_bytes``: rendering
+    millions of operators takes minutes and cannot be interrupted (a "content bomb"); real pages, scans
+    included, need a few kilobytes to a few megabytes."""
+    import zlib
+
+    try:
+        streams = page.page_obj.contents or []
+    except Exception:  # noqa: BLE001 - unreadable contents: the renderer will say so
+        return
+    total = 0
+    for stream in streams:
+        try:
+            stream = stream.resolve() if hasattr(stream, "resolve") else stream
+            raw = stream.get_rawdata() if hasattr(stream, "get_rawdata") else None
+            filters = stream.get_filters() if hasattr(stream, "get_filters") else []
+        except Exception:  # noqa: BLE001
+            continue
+        if raw is None:
+            continue
+        names = [str(getattr(f, "name", f)).lstrip("/") for f, _ in filters] if filters else []
+        if names in ([], ["FlateDecode"], ["Fl"]):
+            budget = limits.max_pdf_content_bytes - total + 1
+            try:
+                size = len(zlib.decompressobj().decompress(raw, budget)) if names else len(raw)
+            except zlib.error:
+                continue
+        else:  # other filters: judge by the compressed size, at a generous ratio
+            size = len(raw) * 10
+        total += size
+        if total > limits.max_pdf_content_bytes:
+            raise ResourceExhausted(f"page {number} of the {what} holds more than {limits.max_pdf_content_bytes} bytes "
+                                    "of drawing instructions, too many to render in reasonable time; rasterize it "
+                                    "(print to an image PDF) and send it again")
 
 
 def decode_document(data: bytes, limits: InputLimits = InputLimits(), pdf_dpi: int = 0, what: str = "document",

@@ -38,7 +38,7 @@ from stampauth.text.types import MarkText, OcrOptions
 
 log = logging.getLogger(__name__)
 
-IDENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+IDENTITY_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 UNIMPLEMENTED_METHODS = ("IdentifyMark",)
 
 
@@ -87,7 +87,7 @@ def check_kind(kind: str, field_name: str = "kind") -> str:
 
 
 def check_identity_id(identity_id: str, field_name: str = "identity_id") -> str:
-    if not IDENTITY_ID_PATTERN.match(identity_id or ""):
+    if not IDENTITY_ID_PATTERN.fullmatch(identity_id or ""):  # fullmatch: "$" would let a trailing newline in
         raise InvalidInput(
             f"{field_name} must be 1-128 characters of letters, digits and '._:@-' (got {identity_id[:40]!r})",
             field=field_name,

@@ -290,7 +290,9 @@ class SQLiteStore(ReferenceStore):
         with self._reading() as db:
             self._identity(db, tenant, identity_id)
             query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE tenant = ? AND identity_id = ? AND seq > ?"
-            params: list = [tenant, identity_id, int(after) if after and after.isdigit() else 0]
+            # a specimen page token is a row number: ASCII digits that fit SQLite's 64-bit integers
+            seq = int(after) if after and after.isascii() and after.isdigit() and len(after) <= 18 else 0
+            params: list = [tenant, identity_id, seq]
             if kind:
                 query += " AND kind = ?"
                 params.append(kind)
