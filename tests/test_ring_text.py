@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from stampauth.synth.stamps import StampDesign, composite_ink, render_stamp
 from stampauth.text import ring
+from stampauth.text.evaluation import normalize_ring, ring_cer
 from stampauth.text.ring import StampTextReading, choose_stamp_text, read_stamp_text, stamp_text_tiles
 from stampauth.text.tesseract import Tesseract
 
@@ -39,27 +39,9 @@ def _crop(design: StampDesign, rotation: float, diameter: int = 500) -> np.ndarr
     return page
 
 
-def _normalise(text: str) -> list[str]:
-    return re.sub(r"[\W_]+", " ", text.casefold()).split()
-
-
-def _distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        current = [i]
-        for j, y in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
 def _ring_cer(expected: str, read: str) -> float:
-    """Edit distance over the expected length, both case-folded alphanumerics, over every rotation of the
-    expected words (the reading may start anywhere on the ring)."""
-    words, hypothesis = _normalise(expected), " ".join(_normalise(read))
-    reference = " ".join(words)
-    best = min(_distance(" ".join(words[k:] + words[:k]), hypothesis) for k in range(len(words)))
-    return best / len(reference)
+    """The evaluation's ring CER: case-folded alphanumerics, best over every rotation of the expected words."""
+    return ring_cer(expected, read)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +68,7 @@ def test_top_and_bottom_text_read_in_their_own_directions(engine, rotation):
     reading = read_stamp_text(_crop(TOP_BOTTOM, rotation), engine)
     expected = f"{TOP_BOTTOM.ring_text} {TOP_BOTTOM.ring_text_bottom}"
     assert _ring_cer(expected, reading.ring_text) <= 0.2, reading.ring_text  # measured 0.0-0.09
-    words = _normalise(reading.ring_text)
+    words = normalize_ring(reading.ring_text).split()
     # the clockwise top text comes first, then the counter-clockwise bottom text
     assert "city" in words and "republic" in words
     assert words.index("city") < words.index("republic")
