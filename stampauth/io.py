@@ -250,7 +250,7 @@ def _render_pages(pdf, limits: InputLimits, dpi: int, what: str, text_layer: boo
         width_px, height_px = width_pt * dpi / 72.0, height_pt * dpi / 72.0
         if width_px * height_px > limits.max_page_pixels:
             raise ResourceExhausted(f"page {number} of the {what} at {dpi} dpi would be {width_px:.0f}x{height_px:.0f} "
-                                    f"pixels, over the limit of {limits.max_page_pixels}; send it at a lower pdf_dpi")
+                                    f"pixels, over the limit of {limits.max_page_pixels}; render it at a lower resolution (pdf_dpi)")
         _check_pixels(max(1, int(round(width_px))), max(1, int(round(height_px))), limits,
                       f"{what} page {number} at {dpi} dpi")
         _check_content_size(page, limits, number, what)
