@@ -4,9 +4,10 @@ Starts ``stampauth serve`` (insecure, no auth, a fresh SQLite store in a tempora
 enrolls a few identities, then N client threads call a mix of VerifyImage (70 %), CompareImages (15 %),
 GetIdentity (10 %) and DetectMarks on a small page (5 %) back to back for S seconds. Prints throughput, latency
 percentiles per method, errors (anything but OK and RESOURCE_EXHAUSTED), the deliberate RESOURCE_EXHAUSTED
-answers of an overloaded server, and the server's peak resident memory (VmHWM).
+answers of an overloaded server (after which a client backs off exponentially, 20 ms to 1 s with jitter, as the
+message asks), and the server's peak resident memory (VmHWM).
 
-    python benchmarks/load.py --clients 16 --seconds 30 [--json] [--max-concurrent 4 --max-queued 16]
+    python benchmarks/load.py --clients 16 --seconds 30 [--json] [--max-concurrent 4 --max-queued 16] [--no-batching]
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helper
 MIX = (("VerifyImage", 0.70), ("CompareImages", 0.15), ("GetIdentity", 0.10), ("DetectMarks", 0.05))
 
 
-def start_server(workdir: Path, max_concurrent: int, max_queued: int) -> tuple[subprocess.Popen, int]:
+def start_server(workdir: Path, max_concurrent: int, max_queued: int, batching: bool) -> tuple[subprocess.Popen, int]:
     env = {**os.environ, "STAMPAUTH_DATA_DIR": str(workdir), "STAMPAUTH_LIMITS__MAX_CONCURRENT_CALLS": str(max_concurrent),
-           "STAMPAUTH_LIMITS__MAX_QUEUED_CALLS": str(max_queued), "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "STAMPAUTH_LIMITS__MAX_QUEUED_CALLS": str(max_queued), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "STAMPAUTH_LIMITS__BATCH_INFERENCE": "true" if batching else "false"}
     process = subprocess.Popen([sys.executable, "-m", "stampauth.cli", "serve", "--port", "0", "--host", "127.0.0.1",
                                 "--insecure", "--no-auth"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
@@ -66,6 +68,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--max-concurrent", type=int, default=4, help="server: calls at work at once")
     parser.add_argument("--max-queued", type=int, default=16, help="server: calls waiting for a slot")
+    parser.add_argument("--no-batching", action="store_true", help="server: no cross-call batching of model calls")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -73,7 +76,7 @@ def main(argv=None) -> dict:
     crops = {(w, v): pb.ImageData(content=encode(synthetic_signature(w, v))) for w in range(8) for v in range(6)}
     page = pb.DocumentData(content=encode(generate_page(np.random.default_rng(1), long_side=1024).image, ".jpg"))
     with tempfile.TemporaryDirectory() as workdir:
-        process, port = start_server(Path(workdir), args.max_concurrent, args.max_queued)
+        process, port = start_server(Path(workdir), args.max_concurrent, args.max_queued, not args.no_batching)
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = pb_grpc.StampAuthServiceStub(channel)
@@ -89,9 +92,12 @@ def main(argv=None) -> dict:
             def client(index: int):
                 rng = np.random.default_rng(index)
                 names, weights = zip(*MIX)
+                backoff = 0.0  # a busy server says RESOURCE_EXHAUSTED: back off exponentially, with jitter, as told
                 with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                     stub = pb_grpc.StampAuthServiceStub(channel)
                     while time.monotonic() < ends:
+                        if backoff:
+                            time.sleep(backoff * rng.uniform(0.5, 1.0))
                         method = str(rng.choice(names, p=weights))
                         writer, variant = int(rng.integers(8)), int(rng.integers(3, 6))
                         call, request = {
@@ -109,6 +115,7 @@ def main(argv=None) -> dict:
                         except grpc.RpcError as error:
                             code = error.code().name
                         elapsed = (time.perf_counter() - started) * 1000.0
+                        backoff = min(1.0, max(0.02, 2 * backoff)) if code == "RESOURCE_EXHAUSTED" else 0.0
                         with lock:
                             codes[code] += 1
                             if code == "OK":
@@ -139,7 +146,8 @@ def main(argv=None) -> dict:
         "per_method": {m: {"calls": len(v), "p50_ms": round(float(np.percentile(v, 50)), 1),
                            "p95_ms": round(float(np.percentile(v, 95)), 1), "p99_ms": round(float(np.percentile(v, 99)), 1)}
                        for m, v in sorted(latencies.items())},
-        "server": {"max_concurrent_calls": args.max_concurrent, "max_queued_calls": args.max_queued},
+        "server": {"max_concurrent_calls": args.max_concurrent, "max_queued_calls": args.max_queued,
+                   "batch_inference": not args.no_batching},
         "cpu_count": os.cpu_count(),
     }
     if args.json:
