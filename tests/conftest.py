@@ -1,6 +1,54 @@
 import os
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))  # helpers.py
+
+POSTGRES_URL = os.environ.get("STAMPAUTH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with query parameters added (or replaced)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True)) | params
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A reachable PostgreSQL server (``$STAMPAUTH_TEST_POSTGRES``, default the local one). Tests that need it are
+    skipped where there is none, unless ``STAMPAUTH_REQUIRE_POSTGRES=1`` (CI): then they fail."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except Exception as error:
+        message = f"no PostgreSQL server at {POSTGRES_URL} ({type(error).__name__}: {error})"
+        if os.environ.get("STAMPAUTH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + "; STAMPAUTH_REQUIRE_POSTGRES=1 requires one", pytrace=False)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema(postgres_url):
+    """A fresh schema name, dropped (with everything in it) after the test; the test or store creates it."""
+    import psycopg
+    from psycopg import sql
+
+    schema = f"stampauth_test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def postgres_store_url(postgres_url, postgres_schema) -> str:
+    """A PostgreSQL store URL isolated in a schema of its own (created by the store, dropped afterwards)."""
+    return with_query(postgres_url, schema=postgres_schema)

@@ -1,11 +1,13 @@
-"""Reference stores, chosen by URL: ``sqlite:///path/to/file.db`` (default) or ``sqlite://:memory:``."""
+"""Reference stores, chosen by URL: ``sqlite:///path/to/file.db`` (default), ``sqlite://:memory:``, or
+``postgresql://user@host:port/dbname`` (also ``postgres://``; see :mod:`stampauth.store.postgres` for its
+parameters)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from stampauth.errors import FailedPrecondition, InvalidInput
+from stampauth.errors import InvalidInput
 from stampauth.store.base import ReferenceStore
 
 
@@ -27,5 +29,7 @@ def open_store(url: str | None = None) -> ReferenceStore:
         # sqlite://relative/file.db -> relative to the working directory
         return SQLiteStore("/" + path.lstrip("/") if path.startswith("/") else path)
     if url.startswith(("postgresql://", "postgres://")):
-        raise FailedPrecondition("the PostgreSQL store is not available in this version; use a sqlite:/// URL")
-    raise InvalidInput(f"unknown store URL {url!r}: use sqlite:///path/to/file.db")
+        from stampauth.store.postgres import PostgresStore  # psycopg is imported only when it is used
+
+        return PostgresStore(url)
+    raise InvalidInput(f"unknown store URL {url!r}: use sqlite:///path/to/file.db or postgresql://user@host/dbname")
