@@ -251,7 +251,7 @@ def test_a_store_from_before_tenants_is_migrated_into_the_default_tenant(tmp_pat
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchone() == (2,)
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (3,)
         assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_v1'").fetchall()
 
 
@@ -524,3 +524,26 @@ def test_postgres_refuses_text_it_cannot_store(postgres_store_url):
                 call()
     finally:
         store.close()
+
+
+def test_gallery_and_change_log_on_every_backend(store):
+    start = store.latest_change()
+    bank = store.scoped("bank")
+    bank.create_identity("alice", "", {}, [specimen(1), specimen(2), specimen(3, "stamp")])
+    bank.create_identity("bob", "", {}, [specimen(4)])
+    store.scoped("notary").create_identity("carol", "", {}, [specimen(5)])
+    gallery = bank.gallery("signature")
+    assert sorted(identity for identity, _ in gallery) == ["alice", "alice", "bob"]
+    assert all(e.embedding.shape == (8,) and e.model_version == "m1" for _, e in gallery)
+    assert [identity for identity, _ in bank.gallery("signature", identity_ids=["bob"])] == ["bob"]
+    assert bank.gallery("signature", identity_ids=[]) == []
+    with pytest.raises(AlreadyExists):  # a failed write logs nothing
+        bank.add_specimens("bob", [specimen(4)])
+    bank.delete_identity("bob")
+    changes = store.changes_since(start)
+    assert [(c["tenant"], c["identity_id"], c["op"]) for c in changes] == [
+        ("bank", "alice", "enroll"), ("bank", "bob", "enroll"), ("notary", "carol", "enroll"),
+        ("bank", "bob", "delete_identity")]
+    assert changes[0]["kind"] is None and changes[1]["kind"] == "signature"  # None: several kinds changed
+    assert store.latest_change() == changes[-1]["seq"] and store.changes_since(changes[-1]["seq"]) == []
+    assert [c["seq"] for c in store.changes_since(start, limit=2)] == [changes[0]["seq"], changes[1]["seq"]]

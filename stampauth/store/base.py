@@ -149,6 +149,20 @@ class ReferenceStore(abc.ABC):
         """The identity's embeddings of ``kind``, oldest first, with the model version of each."""
 
     @abc.abstractmethod
+    def gallery(self, kind: str, *, tenant: str = DEFAULT_TENANT, identity_ids=None) -> list[tuple[str, StoredEmbedding]]:
+        """Every ``kind`` embedding of the tenant (or of ``identity_ids`` only) as ``(identity_id, embedding)``, for
+        1:N identification."""
+
+    @abc.abstractmethod
+    def changes_since(self, seq: int, limit: int = 1000) -> list[dict]:
+        """Writes after change ``seq``, oldest first: dicts with ``seq``, ``tenant``, ``identity_id``, ``kind`` (None:
+        every kind of the identity), ``op`` and ``at``. What in-memory indexes sync from (all tenants)."""
+
+    @abc.abstractmethod
+    def latest_change(self) -> int:
+        """The newest change's ``seq`` (0 when none)."""
+
+    @abc.abstractmethod
     def specimen_content(self, specimen_id: str) -> bytes:
         """The image bytes as uploaded (maintenance: any tenant)."""
 
@@ -202,6 +216,15 @@ class TenantView(ReferenceStore):
 
     def reference_embeddings(self, identity_id, kind, *, tenant=None):
         return self.store.reference_embeddings(identity_id, kind, tenant=self.tenant)
+
+    def gallery(self, kind, *, tenant=None, identity_ids=None):
+        return self.store.gallery(kind, tenant=self.tenant, identity_ids=identity_ids)
+
+    def changes_since(self, seq, limit=1000):
+        return self.store.changes_since(seq, limit)
+
+    def latest_change(self):
+        return self.store.latest_change()
 
     def specimen_content(self, specimen_id):
         return self.store.specimen_content(specimen_id)

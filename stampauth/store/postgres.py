@@ -478,6 +478,19 @@ class PostgresStore(ReferenceStore):
         return [StoredEmbedding(sid, version, np.frombuffer(blob, "<f4").astype(np.float32))
                 for sid, version, blob in rows]
 
+    def gallery(self, kind, *, tenant=DEFAULT_TENANT, identity_ids=None):
+        with self._reading() as cur:
+            query = ("SELECT identity_id, specimen_id, model_version, embedding FROM specimens "
+                     "WHERE tenant = %s AND kind = %s")
+            params: list = [tenant, kind]
+            if identity_ids is not None:
+                query += " AND identity_id = ANY(%s)"
+                params.append(list(identity_ids))
+            cur.execute(query + " ORDER BY seq", params)
+            rows = cur.fetchall()
+        return [(identity, StoredEmbedding(sid, version, np.frombuffer(blob, "<f4").astype(np.float32)))
+                for identity, sid, version, blob in rows]
+
     # -- maintenance: by specimen id, across tenants (ids are unique; callers never get them from a request) --
     def specimen_content(self, specimen_id):
         row = None

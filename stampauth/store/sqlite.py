@@ -33,7 +33,7 @@ from stampauth.store.base import (
     encode_page_token,
 )
 
-SCHEMA_VERSION = 2  # 2: identities belong to a tenant
+SCHEMA_VERSION = 3  # 2: identities belong to a tenant; 3: a change log (store_changes)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS identities (
@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS specimens (
 );
 CREATE INDEX IF NOT EXISTS specimens_by_identity ON specimens (tenant, identity_id, kind, seq);
 CREATE INDEX IF NOT EXISTS specimens_by_version ON specimens (kind, model_version);
+CREATE TABLE IF NOT EXISTS store_changes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       TEXT NOT NULL,
+    identity_id  TEXT NOT NULL,
+    kind         TEXT,
+    op           TEXT NOT NULL CHECK (op IN ('enroll', 'delete_identity', 'delete_specimen', 'reembed')),
+    at           REAL NOT NULL
+);
 """
 # Version 1 had no tenants: its rows move to the default tenant, in one transaction.
 MIGRATE_1_TO_2 = """
@@ -80,7 +88,7 @@ INSERT INTO specimens (seq, specimen_id, tenant, identity_id, kind, content, con
            model_version, create_time, note FROM specimens_v1;
 DROP TABLE specimens_v1;
 DROP TABLE identities_v1;
-UPDATE schema_version SET version = 2;
+UPDATE schema_version SET version = 3;
 """
 log = logging.getLogger(__name__)
 _SPECIMEN_COLUMNS = "specimen_id, identity_id, kind, content_sha256, width, height, model_version, create_time, note"
@@ -148,6 +156,8 @@ class SQLiteStore(ReferenceStore):
         with self._transaction() as db:
             if db.execute("SELECT version FROM schema_version").fetchone() is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:  # 2 -> 3 only adds the change log, which SCHEMA above created
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     @contextmanager
     def _transaction(self):
@@ -244,6 +254,7 @@ class SQLiteStore(ReferenceStore):
                     field="identity.identity_id",
                 ) from None
             records = self._insert_all(db, tenant, identity_id, specimens, now)
+            self._log_change(db, tenant, identity_id, specimens, "enroll", now)
             return self._identity(db, tenant, identity_id), records
 
     def get_identity(self, identity_id, *, tenant=DEFAULT_TENANT):
@@ -268,6 +279,7 @@ class SQLiteStore(ReferenceStore):
             count = db.execute("SELECT COUNT(*) FROM specimens WHERE tenant = ? AND identity_id = ?",
                                (tenant, identity_id)).fetchone()[0]
             db.execute("DELETE FROM identities WHERE tenant = ? AND identity_id = ?", (tenant, identity_id))
+            self._log_change(db, tenant, identity_id, None, "delete_identity", time.time())
             return int(count)
 
     # -- specimens ----------------------------------------------------------------------
@@ -278,6 +290,7 @@ class SQLiteStore(ReferenceStore):
             records = self._insert_all(db, tenant, identity_id, specimens, now)
             db.execute("UPDATE identities SET update_time = ? WHERE tenant = ? AND identity_id = ?",
                        (now, tenant, identity_id))
+            self._log_change(db, tenant, identity_id, specimens, "enroll", now)
             return self._identity(db, tenant, identity_id), records
 
     def get_specimen(self, specimen_id, *, tenant=DEFAULT_TENANT):
@@ -303,10 +316,12 @@ class SQLiteStore(ReferenceStore):
 
     def delete_specimen(self, specimen_id, *, tenant=DEFAULT_TENANT):
         with self._transaction() as db:
-            (identity_id,) = self._specimen_row(db, tenant, specimen_id, "identity_id")
+            identity_id, kind = self._specimen_row(db, tenant, specimen_id, "identity_id, kind")
             db.execute("DELETE FROM specimens WHERE specimen_id = ?", (specimen_id,))
+            now = time.time()
             db.execute("UPDATE identities SET update_time = ? WHERE tenant = ? AND identity_id = ?",
-                       (time.time(), tenant, identity_id))
+                       (now, tenant, identity_id))
+            self._log_change(db, tenant, identity_id, [kind], "delete_specimen", now)
             return self._identity(db, tenant, identity_id)
 
     def reference_embeddings(self, identity_id, kind, *, tenant=DEFAULT_TENANT):
@@ -317,6 +332,18 @@ class SQLiteStore(ReferenceStore):
                 "AND kind = ? ORDER BY seq", (tenant, identity_id, kind),
             ).fetchall()
         return [StoredEmbedding(sid, version, np.frombuffer(blob, np.float32).copy()) for sid, version, blob in rows]
+
+    def gallery(self, kind, *, tenant=DEFAULT_TENANT, identity_ids=None):
+        with self._reading() as db:
+            query = "SELECT identity_id, specimen_id, model_version, embedding FROM specimens WHERE tenant = ? AND kind = ?"
+            params: list = [tenant, kind]
+            if identity_ids is not None:
+                ids = list(identity_ids)
+                query += f" AND identity_id IN ({','.join('?' * len(ids))})" if ids else " AND 0"
+                params += ids
+            rows = db.execute(query + " ORDER BY seq", params).fetchall()
+        return [(identity, StoredEmbedding(sid, version, np.frombuffer(blob, np.float32).copy()))
+                for identity, sid, version, blob in rows]
 
     # -- maintenance: by specimen id, across tenants (ids are unique; callers never get them from a request) --
     def specimen_content(self, specimen_id):
@@ -339,6 +366,29 @@ class SQLiteStore(ReferenceStore):
                 "UPDATE specimens SET embedding = ?, model_version = ? WHERE specimen_id = ?",
                 (np.asarray(embedding, np.float32).tobytes(), model_version, specimen_id),
             )
+            row = db.execute("SELECT tenant, identity_id, kind FROM specimens WHERE specimen_id = ?",
+                             (specimen_id,)).fetchone()
+            if row is not None:
+                self._log_change(db, row[0], row[1], [row[2]], "reembed", time.time())
+
+    # -- the change log: what replicas and in-memory indexes sync from --------------------
+    @staticmethod
+    def _log_change(db, tenant: str, identity_id: str, kinds, op: str, now: float) -> None:
+        """One row per write, in its transaction. ``kinds``: the specimens (or kinds) it touched; the row's kind is
+        None when several kinds or all of them changed."""
+        names = {getattr(k, "kind", k) for k in kinds} if kinds is not None else set()
+        db.execute("INSERT INTO store_changes (tenant, identity_id, kind, op, at) VALUES (?, ?, ?, ?, ?)",
+                   (tenant, identity_id, names.pop() if len(names) == 1 else None, op, now))
+
+    def changes_since(self, seq: int, limit: int = 1000) -> list[dict]:
+        with self._reading() as db:
+            rows = db.execute("SELECT seq, tenant, identity_id, kind, op, at FROM store_changes WHERE seq > ? "
+                              "ORDER BY seq LIMIT ?", (int(seq), int(limit))).fetchall()
+        return [dict(zip(("seq", "tenant", "identity_id", "kind", "op", "at"), row)) for row in rows]
+
+    def latest_change(self) -> int:
+        with self._reading() as db:
+            return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM store_changes").fetchone()[0])
 
     def close(self):
         with self._lock:
