@@ -177,7 +177,11 @@ class StampAuthServicer(pb_grpc.StampAuthServiceServicer):
 
     @handle_errors
     def IdentifyMark(self, request, context):
-        self.core.identify_mark()
+        candidates = self.core.identify_mark(convert.kind_from_proto(request.kind),
+                                             convert.image_bytes(request.image, "image"), int(request.top_k))
+        return pb.IdentifyMarkResponse(candidates=[
+            pb.Candidate(identity=convert.identity_to_proto(identity), decision=convert.decision_to_proto(decision))
+            for identity, decision in candidates])
 
     @handle_errors
     def GetServerInfo(self, request, context):

@@ -25,12 +25,13 @@ from stampauth.documents import (
     ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, MarkVerification, PageSummary, crop_mark,
     judge_claim,
 )
-from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted, Unimplemented
+from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
-from stampauth.store.base import KINDS, IdentityRecord, NewSpecimen, ReferenceStore, ResultPage, SpecimenRecord
+from stampauth.identification import Identifier
+from stampauth.store.base import DEFAULT_TENANT, KINDS, IdentityRecord, NewSpecimen, ReferenceStore, ResultPage, SpecimenRecord
 from stampauth.text.match import best_match
 from stampauth.text.reader import read_marks_text
 from stampauth.text.tesseract import Tesseract
@@ -39,7 +40,7 @@ from stampauth.text.types import MarkText, OcrOptions
 log = logging.getLogger(__name__)
 
 IDENTITY_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-UNIMPLEMENTED_METHODS = ("IdentifyMark",)
+UNIMPLEMENTED_METHODS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class StampAuth:
         self.limits = limits
         self.detector = detector
         self.tesseract = tesseract or Tesseract()
+        # one per replica, shared by the tenant views (for_tenant copies the reference)
+        self.identifier = Identifier(store, {k: e.version for k, e in encoders.items()},
+                                     {k: e.card.embedding_dim for k, e in encoders.items()}) if store is not None else None
 
     @classmethod
     def open(cls, store_url: str | None = None, models_dir: str | Path | None = None,
@@ -479,8 +483,31 @@ class StampAuth:
                 raise NotFound(f"claims[{i}]: {error.message}", field=f"claims[{i}].identity_id")
         return identities
 
-    def identify_mark(self, *args, **kwargs):
-        raise Unimplemented("IdentifyMark is not available in this version: 1:N identification is not built yet")
+    def identify_mark(self, kind: str, image: bytes, top_k: int = 0) -> list[tuple[IdentityRecord, Decision]]:
+        """The ``top_k`` (default 10, at most 100) enrolled identities of this tenant nearest to a cropped mark, best
+        first, each with the decision against its references (as VerifyImage would give)."""
+        check_kind(kind)
+        if not 0 <= top_k <= 100:
+            raise InvalidInput("top_k must be between 1 and 100 (0 = 10)", field="top_k")
+        encoder = self.encoder(kind)
+        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
+        tenant = getattr(self.store, "tenant", DEFAULT_TENANT)
+        index = self.identifier.index(tenant, kind)
+        ranked = []
+        with stage("score"):
+            for match in index.search(query[0], top_k or 10):
+                references = index.references(match.identity_id)
+                if len(references):
+                    ranked.append((match.identity_id,
+                                   make_decision(query[0], references, encoder.card.scoring, encoder.version)))
+        ranked.sort(key=lambda item: -item[1].score)
+        results = []
+        for identity_id, decision in ranked:
+            try:
+                results.append((self.store.get_identity(identity_id), decision))
+            except NotFound:  # deleted since the index last synced
+                continue
+        return results
 
     # -- info -----------------------------------------------------------------------------------
     def server_info(self) -> ServerInfo:

@@ -91,7 +91,7 @@ def test_server_info(stub, encoder):
     assert model.score_kind == pb.SCORE_KIND_SIMILARITY
     assert (model.input_spec.height, model.input_spec.width) == encoder.card.input_shape[:2]
     assert info.limits.max_document_bytes > 0
-    assert set(info.unimplemented_methods) == {"IdentifyMark"}
+    assert list(info.unimplemented_methods) == []
     assert not info.HasField("detector"), "this fixture's server has no detector"
 
 
@@ -238,9 +238,11 @@ def test_oversized_image_is_resource_exhausted(stub, server):
         server.servicer._core.limits = limits
 
 
-def test_identify_mark_is_unimplemented(stub):
-    error = error_of(stub.IdentifyMark, pb.IdentifyMarkRequest(kind=SIG, image=png(1)))
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED and "not available in this version" in error.details()
+def test_identify_mark_bad_input(stub):
+    error = error_of(stub.IdentifyMark, pb.IdentifyMarkRequest(kind=SIG, image=png(1), top_k=1000))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "top_k" in error.details()
+    error = error_of(stub.IdentifyMark, pb.IdentifyMarkRequest(kind=SIG))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_document_methods_without_a_detector_say_why(stub):
