@@ -404,6 +404,8 @@ class StampAuth:
         identities = self._check_claims(claims)
         pages, marks, texts = self._detect_pages(content, pdf_dpi, kinds, min_score, ocr, annotate)
         by_number = {page.number: page for page in pages}
+        if not claims:
+            return self._identify_document(pages, marks, texts, annotate)
         # Embed each mark once per kind, whatever the number of claims.
         needed = sorted({i for c in claims for i, m in enumerate(marks) if c.admits(m) and m.kind in self.encoders})
         embeddings = {}
@@ -458,9 +460,46 @@ class StampAuth:
         return DocumentVerification(self._summaries(pages), marks, verifications, results, self._detector().version,
                                     annotated, texts)
 
+    IDENTIFY_CANDIDATES = 3  # per mark, in a VerifyDocument without claims
+
+    def _identify_document(self, pages, marks, texts, annotate: bool) -> DocumentVerification:
+        """No claim: each mark's best-matching identities of this tenant (up to :attr:`IDENTIFY_CANDIDATES`), best
+        first, as verifications; no claim results."""
+        by_number = {page.number: page for page in pages}
+        tenant = getattr(self.store, "tenant", DEFAULT_TENANT)
+        verifications: list[MarkVerification] = []
+        for kind, encoder in self.encoders.items():
+            indices = [i for i, m in enumerate(marks) if m.kind == kind]
+            if not indices:
+                continue
+            checkpoint()
+            with stage("preprocess"):
+                canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
+                                     for i in indices])
+            with stage("embed"):
+                queries = encoder.embed_queries(canvases)
+            index = self.identifier.index(tenant, kind)
+            for i, query in zip(indices, queries):
+                with stage("score"):
+                    ranked = [(m.identity_id, make_decision(query, index.references(m.identity_id), encoder.card.scoring,
+                                                            encoder.version))
+                              for m in index.search(query, self.IDENTIFY_CANDIDATES)]
+                for identity_id, decision in sorted(ranked, key=lambda item: -item[1].score):
+                    verifications.append(MarkVerification(i, marks[i], identity_id, decision))
+        annotated = []
+        if annotate:
+            best = {}
+            for v in verifications:
+                best.setdefault(v.mark_index, v)
+            for page in pages:
+                items = [(i, m, best[i].decision.verdict if i in best else None,
+                          f"{best[i].identity_id} {best[i].decision.score:.2f}" if i in best else "")
+                         for i, m in enumerate(marks) if m.page_number == page.number]
+                annotated.append(annotate_page(page.image, items))
+        return DocumentVerification(self._summaries(pages), marks, verifications, [], self._detector().version,
+                                    annotated, texts)
+
     def _check_claims(self, claims: list[DocumentClaim]) -> list[IdentityRecord]:
-        if not claims:
-            raise InvalidInput("send at least one claim (the identity the document's marks should belong to)", field="claims")
         if len(claims) > self.limits.max_claims:
             raise InvalidInput(f"at most {self.limits.max_claims} claims per request", field="claims")
         identities = []

@@ -168,6 +168,17 @@ def test_verify_document_other_writer_is_not_genuine(stub, enrolled, styles):
     assert any(v.decision.verdict == pb.VERDICT_FORGED for v in response.verifications)
 
 
+def test_verify_document_without_claims_identifies_each_mark(stub, enrolled, styles):
+    page, truth = letter_page(5, signature_crop(styles[0], 21))
+    response = verify(stub, encode(page, ".jpg"))
+    assert not response.claim_results and not response.all_claims_satisfied
+    signature = [v for v in response.verifications if v.mark.kind == SIG]
+    assert signature and signature[0].identity_id == enrolled  # the enrolled writer, best first
+    assert signature[0].decision.references_used == 5
+    b = signature[0].mark.box
+    assert Box(b.x_min, b.y_min, b.x_max, b.y_max).iou(truth["signature"]) >= 0.5
+
+
 def test_claim_outcomes_missing_mark_and_no_reference(stub, enrolled, styles):
     page, _ = letter_page(7, signature_crop(styles[0], 21))
     response = verify(stub, encode(page), pb.Claim(identity_id=enrolled, kind=SIG, page_number=2),
@@ -230,7 +241,6 @@ def test_document_bad_input(stub, enrolled):
         (stub.DetectMarks, pb.DetectMarksRequest(document=pb.DocumentData(content=good),
                                                  options=pb.DetectOptions(ocr=True, ocr_languages=["../etc"])),
          grpc.StatusCode.INVALID_ARGUMENT),
-        (stub.VerifyDocument, pb.VerifyDocumentRequest(document=pb.DocumentData(content=good)), grpc.StatusCode.INVALID_ARGUMENT),
         (stub.VerifyDocument, pb.VerifyDocumentRequest(document=pb.DocumentData(content=good),
                                                        claims=[pb.Claim(identity_id="nobody")]), grpc.StatusCode.NOT_FOUND),
         (stub.VerifyDocument, pb.VerifyDocumentRequest(document=pb.DocumentData(content=good),
