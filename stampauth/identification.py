@@ -6,8 +6,7 @@ an HNSW graph (hnswlib; chosen by measurement, see ``benchmarks/identify.py``) a
 change log (:meth:`~stampauth.store.base.ReferenceStore.changes_since`): before every search it applies the writes
 any replica made since the last one, so an enrollment or deletion anywhere is seen by the next search everywhere.
 
-Memory: 4 bytes x 128 dimensions per reference plus, above the exact limit, ~200 bytes of graph per reference:
-about 0.7 GB per million references.
+Memory: see the README (the 1-million-reference benchmark peaks at 2.4 GB resident, its generated gallery included).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from stampauth.store.base import ReferenceStore, StoredEmbedding
 EXACT_LIMIT = 20_000  # below this many references exact search takes < 2 ms; above, the HNSW graph
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 256  # with M 32, efConstruction 200: recall@10 0.9987, p99 1.5 ms at 100k (benchmarks/identify.py)
+HNSW_EF_SEARCH = 256  # with M 32, efConstruction 200: recall@10 0.998-0.999, p99 2 ms at 100k-1M (benchmarks/identify.py)
 
 
 @dataclass(frozen=True)
