@@ -149,7 +149,7 @@ class Identifier:
     def __init__(self, store: ReferenceStore, versions: dict[str, str], dims: dict[str, int]):
         self.store, self.versions, self.dims = store, versions, dims
         self._indexes: dict[tuple[str, str], GalleryIndex] = {}
-        self._seq = store.latest_change()
+        self._seq: int | None = None  # read at first use: building a service touches no database
         self._lock = threading.Lock()
 
     def _entries(self, kind: str, tenant: str, identity_ids=None) -> dict[str, list[np.ndarray]]:
@@ -162,6 +162,8 @@ class Identifier:
     def sync(self) -> int:
         """Apply every write made (by any replica) since the last sync; returns how many changes were read."""
         with self._lock:
+            if self._seq is None:
+                self._seq = self.store.latest_change()
             read = 0
             while True:
                 changes = self.store.changes_since(self._seq, 1000)

@@ -272,7 +272,8 @@ def test_an_exhausted_ocr_budget_marks_the_text_missing_and_still_answers(stub, 
 
 
 def test_missing_tesseract_fails_ocr_with_failed_precondition_and_the_server_keeps_serving(core, styles):
-    broken = StampAuth(core.store, core.encoders, detector=core.detector, tesseract=Tesseract("/nonexistent/tesseract"))
+    broken = StampAuth(core.store.scoped("default"), core.encoders, detector=core.detector,  # stopping it must not
+                       tesseract=Tesseract("/nonexistent/tesseract"))  # close the shared store
     running, channel = _serve(broken)
     try:
         stub = pb_grpc.StampAuthServiceStub(channel)

@@ -183,7 +183,7 @@ def _health(channel):
 
 def test_tls_serves_only_clients_that_speak_tls(core, certificates):
     tls = TlsSettings(cert_file=certificates["server.pem"], key_file=certificates["server.key"])
-    running = build_server(core, port=0, host="127.0.0.1", credentials=tls_credentials(tls))
+    running = build_server(core.for_tenant("default"), port=0, host="127.0.0.1", credentials=tls_credentials(tls))
     try:
         trusted = grpc.ssl_channel_credentials(root_certificates=certificates["ca.pem"].read_bytes())
         with grpc.secure_channel(f"localhost:{running.port}", trusted) as channel:
@@ -199,7 +199,7 @@ def test_tls_serves_only_clients_that_speak_tls(core, certificates):
 def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(core, certificates):
     tls = TlsSettings(cert_file=certificates["server.pem"], key_file=certificates["server.key"],
                       client_ca_file=certificates["ca.pem"])
-    running = build_server(core, port=0, host="127.0.0.1", credentials=tls_credentials(tls))
+    running = build_server(core.for_tenant("default"), port=0, host="127.0.0.1", credentials=tls_credentials(tls))
     try:
         root = certificates["ca.pem"].read_bytes()
         with_cert = grpc.ssl_channel_credentials(root, certificates["client.key"].read_bytes(),
@@ -270,7 +270,7 @@ def test_admission_gate_queues_up_to_its_bound_then_refuses_at_once():
 def busy_server(core):
     """A server with one slot and no queue whose CompareImages works until told to stop (or until stopped)."""
     release, progress = threading.Event(), {"stopped_by": None}
-    view = StampAuth(core.store, core.encoders)
+    view = StampAuth(core.store.scoped("default"), core.encoders)  # stopping the server leaves the shared store open
 
     def slow_compare(kind, reference, query):
         try:
