@@ -250,9 +250,10 @@ class StampAuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IdentifyMark(self, request, context):
-        """Ranks the enrolled identities by how well their references match one cropped mark.
-        Errors: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED (this
-        version has no identification yet).
+        """Ranks the caller's tenant's enrolled identities by how well their references match one
+        cropped mark: the top_k best, each with the decision against its references.
+        Errors: INVALID_ARGUMENT (unreadable image, top_k over 100), RESOURCE_EXHAUSTED,
+        FAILED_PRECONDITION (no model for the kind).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
