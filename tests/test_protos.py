@@ -27,3 +27,20 @@ def test_every_rpc_has_its_own_request_and_response():
 def test_enums_start_unspecified():
     for enum in pb.DESCRIPTOR.enum_types_by_name.values():
         assert enum.values[0].number == 0 and enum.values[0].name.endswith("_UNSPECIFIED")
+
+
+def test_api_reference_matches_the_protos():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    checked = subprocess.run([sys.executable, str(root / "protos" / "docs.py"), "--check"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr + " (run: python protos/docs.py)"
+    reference = (root / "protos" / "API.md").read_text()
+    from stampauth.v1 import stampauth_pb2 as pb
+
+    for method in pb.DESCRIPTOR.services_by_name["StampAuthService"].methods:  # every method is documented
+        assert f"### `{method.name}`" in reference
+    for name in pb.DESCRIPTOR.message_types_by_name:
+        assert f"### {name}\n" in reference

@@ -27,6 +27,12 @@ if _version_not_supported:
 
 class StampAuthServiceStub:
     """StampAuthService verifies, detects and identifies marks, and manages the reference store.
+    Besides the errors each method lists, every method may answer UNAUTHENTICATED (no or unknown
+    bearer token), PERMISSION_DENIED (the token lacks the method's role: "verify" for verification,
+    detection and identification, "admin" for enrollment and deletion), RESOURCE_EXHAUSTED (the
+    server is busy: retry with backoff), UNAVAILABLE (starting, stopping, or the reference store is
+    unreachable: retry), DEADLINE_EXCEEDED or CANCELLED (the call's work was stopped). Errors carry
+    a google.rpc.BadRequest detail naming the request field at fault where there is one.
     """
 
     def __init__(self, channel):
@@ -119,6 +125,12 @@ class StampAuthServiceStub:
 
 class StampAuthServiceServicer:
     """StampAuthService verifies, detects and identifies marks, and manages the reference store.
+    Besides the errors each method lists, every method may answer UNAUTHENTICATED (no or unknown
+    bearer token), PERMISSION_DENIED (the token lacks the method's role: "verify" for verification,
+    detection and identification, "admin" for enrollment and deletion), RESOURCE_EXHAUSTED (the
+    server is busy: retry with backoff), UNAVAILABLE (starting, stopping, or the reference store is
+    unreachable: retry), DEADLINE_EXCEEDED or CANCELLED (the call's work was stopped). Errors carry
+    a google.rpc.BadRequest detail naming the request field at fault where there is one.
     """
 
     def CompareImages(self, request, context):
@@ -359,6 +371,12 @@ def add_StampAuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class StampAuthService:
     """StampAuthService verifies, detects and identifies marks, and manages the reference store.
+    Besides the errors each method lists, every method may answer UNAUTHENTICATED (no or unknown
+    bearer token), PERMISSION_DENIED (the token lacks the method's role: "verify" for verification,
+    detection and identification, "admin" for enrollment and deletion), RESOURCE_EXHAUSTED (the
+    server is busy: retry with backoff), UNAVAILABLE (starting, stopping, or the reference store is
+    unreachable: retry), DEADLINE_EXCEEDED or CANCELLED (the call's work was stopped). Errors carry
+    a google.rpc.BadRequest detail naming the request field at fault where there is one.
     """
 
     @staticmethod
