@@ -32,6 +32,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2> >(grep -v "^WARNING: Location" >&2)
 
+if [ "$action" = test ] && [ ! -x .cache/buf/node_modules/.bin/buf ] && command -v npm >/dev/null 2>&1; then
+  # buf (proto lint) for the tests, from the npm registry; the proto test says where it is missing
+  npm install --silent --no-fund --no-audit --prefix .cache/buf @bufbuild/buf@1 >/dev/null 2>&1 || true
+fi
+
 case "$action" in
   serve) exec .venv/bin/stampauth serve "$@" ;;
   test) exec .venv/bin/python -m pytest "$@" ;;
