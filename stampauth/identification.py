@@ -55,22 +55,26 @@ class GalleryIndex:
             labels = self._labels_of.get(identity_id, [])
             return np.stack([self._vectors[l] for l in labels]) if labels else np.zeros((0, self.dim), np.float32)
 
+    def _set(self, identity_id: str, embeddings: list[np.ndarray]) -> list[int]:
+        """Bookkeeping only: the identity's old labels go, new ones are made; returns the new labels."""
+        for label in self._labels_of.pop(identity_id, []):
+            del self._vectors[label], self._identity_of[label]
+            if self._hnsw is not None:
+                self._hnsw.mark_deleted(label)
+        labels = list(range(self._next_label, self._next_label + len(embeddings)))
+        self._next_label += len(embeddings)
+        for label, vector in zip(labels, embeddings):
+            self._vectors[label] = np.asarray(vector, np.float32)
+            self._identity_of[label] = identity_id
+        if labels:
+            self._labels_of[identity_id] = labels
+        self._matrix = None
+        return labels
+
     def replace_identity(self, identity_id: str, embeddings: list[np.ndarray]) -> None:
         """The identity's references become ``embeddings`` (none: the identity leaves the index)."""
         with self._lock:
-            for label in self._labels_of.pop(identity_id, []):
-                del self._vectors[label], self._identity_of[label]
-                if self._hnsw is not None:
-                    self._hnsw.mark_deleted(label)
-            labels = []
-            for vector in embeddings:
-                label, self._next_label = self._next_label, self._next_label + 1
-                self._vectors[label] = np.asarray(vector, np.float32)
-                self._identity_of[label] = identity_id
-                labels.append(label)
-            if labels:
-                self._labels_of[identity_id] = labels
-            self._matrix = None
+            labels = self._set(identity_id, embeddings)
             if self._hnsw is not None and labels:
                 self._grow(len(labels))
                 self._hnsw.add_items(np.stack([self._vectors[l] for l in labels]), np.asarray(labels))
@@ -80,20 +84,10 @@ class GalleryIndex:
     def load(self, galleries: dict[str, list[np.ndarray]]) -> None:
         """Add many identities at once (a first load): the graph, when one is needed, is built once, on every core."""
         with self._lock:
-            hnsw, self._hnsw = self._hnsw, None
+            had_graph, self._hnsw = self._hnsw is not None, None  # rebuilt below from every vector
             for identity_id, embeddings in galleries.items():
-                for label in self._labels_of.pop(identity_id, []):
-                    del self._vectors[label], self._identity_of[label]
-                labels = []
-                for vector in embeddings:
-                    label, self._next_label = self._next_label, self._next_label + 1
-                    self._vectors[label] = np.asarray(vector, np.float32)
-                    self._identity_of[label] = identity_id
-                    labels.append(label)
-                if labels:
-                    self._labels_of[identity_id] = labels
-            self._matrix = None
-            if hnsw is not None or len(self._vectors) > EXACT_LIMIT:
+                self._set(identity_id, embeddings)
+            if had_graph or len(self._vectors) > EXACT_LIMIT:
                 self._build_hnsw()
 
     def _grow(self, extra: int) -> None:
@@ -186,9 +180,11 @@ class Identifier:
         self.sync()
         with self._lock:
             index = self._indexes.get((tenant, kind))
-            if index is None:
+            loaded = index is None
+            if loaded:
                 index = GalleryIndex(self.dims[kind])
                 index.load(self._entries(kind, tenant))
                 self._indexes[tenant, kind] = index
-        self.sync()  # writes that landed while it loaded
+        if loaded:
+            self.sync()  # writes that landed while it loaded
         return index

@@ -88,6 +88,13 @@ def decode_page_token(token: str) -> str | None:
     return text[3:]
 
 
+def decode_seq_token(token: str) -> int:
+    """A specimen page token -> the row number it continues after (0: from the start). Only ASCII digits that fit
+    a 64-bit integer count: anything else starts over rather than failing in the database."""
+    after = decode_page_token(token)
+    return int(after) if after and after.isascii() and after.isdigit() and len(after) <= 18 else 0
+
+
 def clamp_page_size(page_size: int, default: int = 50, maximum: int = 1000) -> int:
     if page_size < 0:
         raise InvalidInput("page_size must not be negative", field="page_size")

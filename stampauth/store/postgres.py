@@ -52,6 +52,7 @@ from stampauth.store.base import (
     StoredEmbedding,
     clamp_page_size,
     decode_page_token,
+    decode_seq_token,
     encode_page_token,
 )
 
@@ -431,13 +432,11 @@ class PostgresStore(ReferenceStore):
 
     def list_specimens(self, identity_id, kind, page_size, page_token, *, tenant=DEFAULT_TENANT):
         size = clamp_page_size(page_size)
-        after = decode_page_token(page_token)
+        after = decode_seq_token(page_token)  # checked before the identity, as the identities' token
         with self._reading() as cur:
             self._identity(cur, tenant, identity_id)
             query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE tenant = %s AND identity_id = %s AND seq > %s"
-            # a specimen page token is a row number: ASCII digits that fit a 64-bit integer (as the SQLite store)
-            seq = int(after) if after and after.isascii() and after.isdigit() and len(after) <= 18 else 0
-            params: list = [tenant, identity_id, seq]
+            params: list = [tenant, identity_id, after]
             if kind:
                 if _has_nul(kind):
                     return ResultPage([], "")

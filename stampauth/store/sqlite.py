@@ -30,6 +30,7 @@ from stampauth.store.base import (
     StoredEmbedding,
     clamp_page_size,
     decode_page_token,
+    decode_seq_token,
     encode_page_token,
 )
 
@@ -299,13 +300,11 @@ class SQLiteStore(ReferenceStore):
 
     def list_specimens(self, identity_id, kind, page_size, page_token, *, tenant=DEFAULT_TENANT):
         size = clamp_page_size(page_size)
-        after = decode_page_token(page_token)
+        after = decode_seq_token(page_token)  # checked before the identity, as the identities' token
         with self._reading() as db:
             self._identity(db, tenant, identity_id)
             query = f"SELECT seq, {_SPECIMEN_COLUMNS} FROM specimens WHERE tenant = ? AND identity_id = ? AND seq > ?"
-            # a specimen page token is a row number: ASCII digits that fit SQLite's 64-bit integers
-            seq = int(after) if after and after.isascii() and after.isdigit() and len(after) <= 18 else 0
-            params: list = [tenant, identity_id, seq]
+            params: list = [tenant, identity_id, after]
             if kind:
                 query += " AND kind = ?"
                 params.append(kind)
