@@ -413,12 +413,7 @@ class StampAuth:
             indices = [i for i in needed if marks[i].kind == kind]
             checkpoint()
             if indices:
-                encoder = self.encoders[kind]
-                with stage("preprocess"):
-                    canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
-                                         for i in indices])
-                with stage("embed"):
-                    embeddings.update(zip(indices, encoder.embed_queries(canvases)))
+                embeddings.update(zip(indices, self._embed_marks(kind, by_number, marks, indices)))
         references = {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []
@@ -462,29 +457,42 @@ class StampAuth:
 
     IDENTIFY_CANDIDATES = 3  # per mark, in a VerifyDocument without claims
 
+    def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]) -> np.ndarray:
+        """The marks at ``indices`` (all of ``kind``) cut from their pages, preprocessed and embedded as queries:
+        ``(len(indices), views, d)``."""
+        encoder = self.encoders[kind]
+        with stage("preprocess"):
+            canvases = np.stack([encoder.preprocess(crop_mark(pages_by_number[marks[i].page_number].image, marks[i]))
+                                 for i in indices])
+        with stage("embed"):
+            return encoder.embed_queries(canvases)
+
+    def _rank_identities(self, kind: str, query: np.ndarray, k: int) -> list[tuple[str, Decision]]:
+        """The ``k`` identities of this tenant nearest to ``query`` ``(views, d)``, each with the decision against its
+        references, highest similarity first."""
+        encoder = self.encoder(kind)
+        index = self.identifier.index(getattr(self.store, "tenant", DEFAULT_TENANT), kind)
+        ranked = []
+        with stage("score"):
+            for match in index.search(query, k):
+                references = index.references(match.identity_id)
+                if len(references):
+                    ranked.append((match.identity_id,
+                                   make_decision(query, references, encoder.card.scoring, encoder.version)))
+        return sorted(ranked, key=lambda item: -item[1].score)
+
     def _identify_document(self, pages, marks, texts, annotate: bool) -> DocumentVerification:
         """No claim: each mark's best-matching identities of this tenant (up to :attr:`IDENTIFY_CANDIDATES`), best
         first, as verifications; no claim results."""
         by_number = {page.number: page for page in pages}
-        tenant = getattr(self.store, "tenant", DEFAULT_TENANT)
         verifications: list[MarkVerification] = []
-        for kind, encoder in self.encoders.items():
+        for kind in self.encoders:
             indices = [i for i, m in enumerate(marks) if m.kind == kind]
             if not indices:
                 continue
             checkpoint()
-            with stage("preprocess"):
-                canvases = np.stack([encoder.preprocess(crop_mark(by_number[marks[i].page_number].image, marks[i]))
-                                     for i in indices])
-            with stage("embed"):
-                queries = encoder.embed_queries(canvases)
-            index = self.identifier.index(tenant, kind)
-            for i, query in zip(indices, queries):
-                with stage("score"):
-                    ranked = [(m.identity_id, make_decision(query, index.references(m.identity_id), encoder.card.scoring,
-                                                            encoder.version))
-                              for m in index.search(query, self.IDENTIFY_CANDIDATES)]
-                for identity_id, decision in sorted(ranked, key=lambda item: -item[1].score):
+            for i, query in zip(indices, self._embed_marks(kind, by_number, marks, indices)):
+                for identity_id, decision in self._rank_identities(kind, query, self.IDENTIFY_CANDIDATES):
                     verifications.append(MarkVerification(i, marks[i], identity_id, decision))
         annotated = []
         if annotate:
@@ -528,20 +536,9 @@ class StampAuth:
         check_kind(kind)
         if not 0 <= top_k <= 100:
             raise InvalidInput("top_k must be between 1 and 100 (0 = 10)", field="top_k")
-        encoder = self.encoder(kind)
         query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
-        tenant = getattr(self.store, "tenant", DEFAULT_TENANT)
-        index = self.identifier.index(tenant, kind)
-        ranked = []
-        with stage("score"):
-            for match in index.search(query[0], top_k or 10):
-                references = index.references(match.identity_id)
-                if len(references):
-                    ranked.append((match.identity_id,
-                                   make_decision(query[0], references, encoder.card.scoring, encoder.version)))
-        ranked.sort(key=lambda item: -item[1].score)
         results = []
-        for identity_id, decision in ranked:
+        for identity_id, decision in self._rank_identities(kind, query[0], top_k or 10):
             try:
                 results.append((self.store.get_identity(identity_id), decision))
             except NotFound:  # deleted since the index last synced
