@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -9,7 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stampauth.detection.detector import DetectorCard
 from stampauth.detection.types import Box, Detection
 from stampauth.documents import ClaimOutcome, ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification, PageSummary
-from stampauth.errors import InvalidInput
+from stampauth.cancellation import checkpoint
+from stampauth.errors import InvalidInput, ResourceExhausted
 from stampauth.modeling.card import ModelCard
 from stampauth.scoring import Decision, Verdict
 from stampauth.service import ServerInfo, SpecimenInput
@@ -167,11 +169,6 @@ UPLOAD_CHUNK_LIMIT = 4 * 1024 * 1024  # the proto asks for chunks of at most 1 M
 def assemble_upload(requests, max_bytes: int):
     """The messages of an upload call -> ``(header, document bytes)``: the header first, then chunks adding up to
     the declared size with the declared SHA-256. Raises with the field at fault and what to do."""
-    import hashlib
-
-    from stampauth.cancellation import checkpoint
-    from stampauth.errors import ResourceExhausted
-
     stream = iter(requests)
     first = next(stream, None)
     if first is None or first.WhichOneof("part") != "header":

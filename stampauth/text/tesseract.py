@@ -54,6 +54,8 @@ class Tesseract:
     def __init__(self, command: str | None = None):
         self.command = command or shutil.which("tesseract") or "tesseract"
         self._languages: tuple[str, ...] | None = None
+        # pytesseract runs Tesseract with this process's environment: one OpenMP thread per call (module docstring)
+        os.environ["OMP_THREAD_LIMIT"] = "1"
 
     @property
     def available(self) -> bool:
@@ -103,10 +105,8 @@ class Tesseract:
         """
         import pytesseract
 
-        with self._lock:  # pytesseract reads the binary's path from a module global...
+        with self._lock:  # pytesseract reads the binary's path from a module global
             pytesseract.pytesseract.tesseract_cmd = self.command
-            # ...and runs it with this process's environment: one OpenMP thread per call (module docstring)
-            os.environ["OMP_THREAD_LIMIT"] = "1"
         from PIL import Image
 
         picture = Image.fromarray(image)
