@@ -37,6 +37,17 @@ if [ "$action" = test ] && [ ! -x .cache/buf/node_modules/.bin/buf ] && command 
   npm install --silent --no-fund --no-audit --prefix .cache/buf @bufbuild/buf@1 >/dev/null 2>&1 || true
 fi
 
+if [ "$action" = test ] && [ "${STAMPAUTH_SKIP_CLIENTS:-0}" != 1 ]; then
+  # The cross-language client examples in clients/ are built and run against a real server by the tests:
+  # C++ from Debian's gRPC packages, Node.js from the npm registry (versions pinned by clients/node/package-lock.json).
+  { command -v grpc_cpp_plugin && command -v protoc && pkg-config --exists grpc++ protobuf; } >/dev/null 2>&1 ||
+    apt_install g++ make pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc || true
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm || true
+  if [ -f clients/node/package-lock.json ] && [ ! -d clients/node/node_modules ] && command -v npm >/dev/null 2>&1; then
+    (cd clients/node && npm ci --silent --no-fund --no-audit >/dev/null 2>&1) || echo "bootstrap: npm ci in clients/node failed" >&2
+  fi
+fi
+
 case "$action" in
   serve) exec .venv/bin/stampauth serve "$@" ;;
   test) exec .venv/bin/python -m pytest "$@" ;;

@@ -52,3 +52,27 @@ def postgres_schema(postgres_url):
 def postgres_store_url(postgres_url, postgres_schema) -> str:
     """A PostgreSQL store URL isolated in a schema of its own (created by the store, dropped afterwards)."""
     return with_query(postgres_url, schema=postgres_schema)
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "clients" / "samples"
+DEMO_TOKEN = "sa_client-example-token-for-tests-only"
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """A real server on a free loopback port with the shipped models (signature, stamp, detector), an empty
+    SQLite store and bearer-token authentication (``DEMO_TOKEN``, tenant ``demo``, roles verify + admin): what
+    the client examples in ``clients/`` call. Yields ``(address, token)``."""
+    from stampauth.server.app import build_server
+    from stampauth.server.auth import Authenticator
+    from stampauth.service import StampAuth
+    from stampauth.settings import TokenEntry, hash_token
+
+    store = tmp_path_factory.mktemp("demo-store") / "refs.db"
+    core = StampAuth.open(f"sqlite:///{store}")
+    tokens = [TokenEntry(name="client-examples", sha256=hash_token(DEMO_TOKEN), tenant="demo",
+                         roles=["verify", "admin"])]
+    running = build_server(core, port=0, host="127.0.0.1", authenticator=Authenticator(tokens))
+    yield f"127.0.0.1:{running.port}", DEMO_TOKEN
+    running.stop(grace=1)
+    core.close()
