@@ -1,7 +1,6 @@
 """Tokens, tenants and roles; TLS and mutual TLS; the admission gate; deadlines and cancellation stop work.
 All through a real server on port 0."""
 
-import datetime
 import threading
 import time
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from helpers import encode, synthetic_signature
+from helpers import encode, make_certificates, synthetic_signature
 
 from stampauth.cancellation import checkpoint
 from stampauth.errors import DeadlineExceeded, ResourceExhausted
@@ -135,46 +134,9 @@ def test_a_tenant_can_neither_see_nor_verify_against_nor_delete_another_tenants_
 # -- TLS ------------------------------------------------------------------------------------------------
 
 
-def _certificates(directory):
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def make(name, issuer_key=None, issuer_name=None, ca=False, san=None):
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name or subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-        cert = builder.sign(issuer_key or key, hashes.SHA256())
-        return key, cert
-
-    ca_key, ca_cert = make("stampauth test CA", ca=True)
-    server_key, server_cert = make("localhost", ca_key, ca_cert.subject, san=[
-        x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    client_key, client_cert = make("pipeline", ca_key, ca_cert.subject)
-    paths = {}
-    for name, key, cert in (("ca", ca_key, ca_cert), ("server", server_key, server_cert), ("client", client_key, client_cert)):
-        paths[f"{name}.key"] = directory / f"{name}.key"
-        paths[f"{name}.key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
-        paths[f"{name}.pem"] = directory / f"{name}.pem"
-        paths[f"{name}.pem"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return paths
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
-    return _certificates(tmp_path_factory.mktemp("tls"))
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 def _health(channel):
