@@ -95,7 +95,9 @@ function call(client, method, request, timeoutSeconds = 60) {
 // include a google.rpc.BadRequest with field violations when a request field is at fault.
 const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([name, code]) => [code, name]));
 function describeError(error) {
-  const described = { code: CODE_NAMES[error.code] ?? String(error.code), message: error.details, field_violations: [] };
+  const described = {
+    code: CODE_NAMES[error.code] ?? String(error.code), message: error.details, field_violations: [],
+  };
   const [statusBytes] = error.metadata ? error.metadata.get('grpc-status-details-bin') : [];
   if (statusBytes) {
     for (const detail of Status.deserialize(statusBytes).details) {
