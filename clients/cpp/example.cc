@@ -2,6 +2,7 @@
 //
 //   build/stampauth-example --address HOST:PORT [--token TOKEN] [--samples DIR]
 //                           [--tls | --tls-ca FILE] [--tls-server-name NAME] [--timeout SECONDS]
+//                           [--prefix PREFIX]
 //
 // It checks the server's health, creates an identity with signature specimens, verifies a
 // signature crop and two scanned letters against it, lists identities page by page, shows how an
@@ -49,18 +50,21 @@ struct Options {
   std::string tls_ca;           // PEM file of the CA(s) to trust; empty = the system's roots
   std::string tls_server_name;  // overrides the name checked against the server certificate
   double timeout_s = 60;        // deadline of every call
+  std::string prefix;           // start of the identity ids this run creates; empty = a unique one
 };
 
 const char kUsage[] =
     "usage: stampauth-example --address HOST:PORT [--token TOKEN] [--samples DIR]\n"
     "                         [--tls | --tls-ca FILE] [--tls-server-name NAME] [--timeout SECONDS]\n"
+    "                         [--prefix PREFIX]\n"
     "  --address          the server, e.g. localhost:50051\n"
     "  --token            bearer token (default: $STAMPAUTH_TOKEN; none = no authorization header)\n"
     "  --samples          the sample images (default: clients/samples)\n"
     "  --tls              TLS with the system's root certificates\n"
     "  --tls-ca FILE      TLS trusting the CA certificate(s) in FILE (PEM)\n"
     "  --tls-server-name  name to check the server certificate against (default: the address' host)\n"
-    "  --timeout          deadline of each call in seconds (default: 60)\n";
+    "  --timeout          deadline of each call in seconds (default: 60)\n"
+    "  --prefix           start of the ids of the identities created (default: cpp-example-<time>-<random>)\n";
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "stampauth-example: " << message << "\n" << kUsage;
@@ -99,6 +103,8 @@ Options ParseOptions(int argc, char** argv) {
       options.tls = true;
     } else if (arg == "--tls-server-name") {
       options.tls_server_name = next();
+    } else if (arg == "--prefix") {
+      options.prefix = next();
     } else if (arg == "--timeout") {
       std::string text = next();
       char* end = nullptr;
@@ -357,7 +363,8 @@ class Example {
   Example(const Options& options, Client& client) : options_(options), client_(client) {}
 
   void Run() {
-    prefix_ = UniquePrefix();
+    prefix_ = options_.prefix.empty() ? UniquePrefix() : options_.prefix;
+    result_.Str("prefix", prefix_);
     CheckHealth();
     CreateAndEnroll();
     VerifyImage();
