@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from stampauth import __version__
-from stampauth.errors import InvalidInput, StampAuthError
+from stampauth import __version__, cli_service
+from stampauth.cli_service import exit_code_of, progress_bar
+from stampauth.errors import StampAuthError
 
 
 def _quiet_tensorflow() -> None:
@@ -100,7 +101,7 @@ def _eval_detection(args) -> int:
     from stampauth.detection.evaluate import evaluate_detection
 
     result = evaluate_detection(args.data, args.models_dir, baseline=not args.no_baselines,
-                                progress=_progress("pages") if sys.stderr.isatty() else None)
+                                progress=progress_bar("pages") if sys.stderr.isatty() else None)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -153,186 +154,6 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _read_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as error:
-        raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-
-
-def _write_annotated(out_dir: str | None, source: str, images: list[bytes]) -> list[str]:
-    if not out_dir or not images:
-        return []
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    written = []
-    for number, data in enumerate(images, start=1):
-        path = Path(out_dir) / f"{Path(source).stem}.page{number}.png"
-        path.write_bytes(data)
-        written.append(str(path))
-    return written
-
-
-def _mark_json(index: int, mark) -> dict:
-    b = mark.box
-    return {"mark_index": index, "page": mark.page_number, "kind": mark.kind, "score": mark.score,
-            "box": [round(b.x0), round(b.y0), round(b.x1), round(b.y1)]}
-
-
-def _ocr_options(args):
-    """``--ocr`` and its options -> OcrOptions, or None without ``--ocr``."""
-    if not args.ocr:
-        return None
-    from stampauth.text.types import OcrOptions
-
-    return OcrOptions(languages=tuple(args.ocr_lang or ("eng",)), budget_ms=args.ocr_budget_ms)
-
-
-def _text_json(text) -> dict:
-    return {"text_status": text.status.value,
-            "text": [{"text": s.text, "position": s.position, "confidence": round(s.confidence, 3), "source": s.source,
-                      "box": [round(s.box.x0), round(s.box.y0), round(s.box.x1), round(s.box.y1)]} for s in text.spans]}
-
-
-def _print_text(mark: dict, indent: str = "      ") -> None:
-    """The text read for a mark, one line per span, under its table row."""
-    for span in mark.get("text", []):
-        print(f"{indent}{span['position']:>6}: {span['text']!r} ({span['source']}, {span['confidence']:.2f})")
-    if mark.get("text_status") == "BUDGET_EXCEEDED":
-        print(f"{indent}(OCR time budget ran out: text missing or partial; raise --ocr-budget-ms)")
-
-
-def _add_ocr_arguments(parser) -> None:
-    parser.add_argument("--ocr", action="store_true", help="read the text near and inside each mark "
-                        "(the PDF's text layer, or Tesseract) and show it")
-    parser.add_argument("--ocr-lang", action="append", default=None, metavar="LANG",
-                        help="Tesseract language pack (repeatable; default eng)")
-    parser.add_argument("--ocr-budget-ms", type=int, default=0, help="OCR time per page (0 = the default, 4000)")
-    parser.add_argument("--tesseract", default=None, help="path of the Tesseract binary (default: tesseract on PATH)")
-
-
-def _each_file(files: list[str], work) -> tuple[list[dict], int]:
-    """``work(path) -> dict`` for every file, with a progress bar on a terminal; a file that fails is
-    reported on stderr and counted, and the others still run. Returns (results, number failed)."""
-    progress = _progress("files") if len(files) > 1 and sys.stderr.isatty() else None
-    results, failed = [], 0
-    for done, path in enumerate(files, start=1):
-        try:
-            results.append({"file": path, **work(path)})
-        except StampAuthError as error:
-            failed += 1
-            results.append({"file": path, "error": error.message})
-            print(f"stampauth: {path}: {error.message}", file=sys.stderr)
-        if progress:
-            progress(done, len(files))
-    return results, failed
-
-
-def _print_json(results: list[dict]) -> None:
-    print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-
-
-def cmd_detect(args) -> int:
-    from stampauth.detection.detector import load_detector
-    from stampauth.service import StampAuth
-    from stampauth.text.tesseract import Tesseract
-
-    core = StampAuth(store=None, encoders={}, detector=load_detector(args.models_dir), tesseract=Tesseract(args.tesseract))
-    ocr = _ocr_options(args)
-
-    def work(path: str) -> dict:
-        result = core.detect_marks(_read_file(path), args.pdf_dpi, args.kinds, args.min_score, bool(args.annotate_dir),
-                                   ocr)
-        marks = [_mark_json(i, m) for i, m in enumerate(result.marks)]
-        for mark, text in zip(marks, result.mark_texts):
-            mark.update(_text_json(text))
-        return {
-            "pages": [{"page": p.page_number, "width": p.width, "height": p.height} for p in result.pages],
-            "marks": marks,
-            "detector_version": result.detector_version,
-            "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
-        }
-
-    results, failed = _each_file(args.files, work)
-    if args.json:
-        _print_json(results)
-        return 1 if failed else 0
-    for item in (r for r in results if "error" not in r):
-        print(f"{item['file']}: {len(item['pages'])} page(s), {len(item['marks'])} mark(s)")
-        if item["marks"]:
-            print(f"  {'#':>3} {'page':>4} {'kind':<10} {'score':>6}  box (x0, y0, x1, y1)")
-        for m in item["marks"]:
-            print(f"  {m['mark_index']:>3} {m['page']:>4} {m['kind']:<10} {m['score']:>6.3f}  {tuple(m['box'])}")
-            _print_text(m)
-        for path in item["annotated"]:
-            print(f"  annotated: {path}")
-    return 1 if failed else 0
-
-
-def cmd_verify(args) -> int:
-    from stampauth.documents import DocumentClaim
-    from stampauth.service import StampAuth
-
-    claims = [DocumentClaim(identity, args.kind, args.page, expected_text=tuple(args.expect or ()))
-              for identity in args.identity]
-    ocr = _ocr_options(args)
-    with StampAuth.open(args.store, args.models_dir, tesseract_command=args.tesseract) as core:
-        def work(path: str) -> dict:
-            result = core.verify_document(_read_file(path), claims, args.pdf_dpi, None, args.min_score,
-                                          bool(args.annotate_dir), ocr)
-            verifications = [_verification_json(v) for v in result.verifications]
-            for item, v in zip(verifications, result.verifications):
-                if result.mark_texts:
-                    item.update(_text_json(result.mark_texts[v.mark_index]))
-                if v.text_match is not None:
-                    t = v.text_match
-                    item["text_match"] = {"expected": t.expected, "found": t.found, "score": round(t.score, 3),
-                                          "matched": t.matched, "position": t.position}
-            return {
-                "all_claims_satisfied": result.all_claims_satisfied,
-                "claims": [{"identity_id": r.claim.identity_id, "kind": r.claim.kind, "page": r.claim.page_number,
-                            "outcome": r.outcome.value, "verdict": r.verdict.value, "mark_index": r.mark_index,
-                            "chosen_by_text": r.chosen_by_text, "explanation": r.explanation}
-                           for r in result.claim_results],
-                "verifications": verifications,
-                "detector_version": result.detector_version,
-                "annotated": _write_annotated(args.annotate_dir, path, result.annotated_pages),
-            }
-
-        results, failed = _each_file(args.files, work)
-    unsatisfied = sum(1 for r in results if "error" not in r and not r["all_claims_satisfied"])
-    if args.json:
-        _print_json(results)
-    else:
-        for item in (r for r in results if "error" not in r):
-            status = "ALL CLAIMS SATISFIED" if item["all_claims_satisfied"] else "NOT SATISFIED"
-            print(f"{item['file']}: {status}")
-            for c in item["claims"]:
-                print(f"  claim {c['identity_id']} ({c['kind'] or 'any kind'}): {c['outcome']} - {c['explanation']}")
-            if item["verifications"]:
-                print(f"  {'#':>3} {'page':>4} {'kind':<10} {'det':>5} {'identity':<16} {'similarity':>10} {'thresh':>7} verdict")
-            for v in item["verifications"]:
-                similarity = "-" if v["similarity"] is None else f"{v['similarity']:.3f}"
-                match = v.get("text_match")
-                named = "" if match is None else f"  text {'matches' if match['matched'] else 'differs'} ({match['score']:.2f})"
-                print(f"  {v['mark_index']:>3} {v['page']:>4} {v['kind']:<10} {v['detection_score']:>5.2f}"
-                      f" {v['identity_id']:<16} {similarity:>10} {v['threshold']:>7.3f} {v['verdict']}{named}")
-                _print_text(v)
-            for path in item["annotated"]:
-                print(f"  annotated: {path}")
-    return 1 if failed else (3 if unsatisfied else 0)
-
-
-def _verification_json(v) -> dict:
-    d = v.decision
-    mark = _mark_json(v.mark_index, v.mark)
-    mark["detection_score"] = mark.pop("score")
-    finite = lambda x: None if x != x else round(float(x), 4)  # NaN (no reference) -> null
-    return {**mark, "identity_id": v.identity_id, "verdict": d.verdict.value, "similarity": finite(d.score),
-            "threshold": round(d.threshold, 4), "probability_genuine": finite(d.probability_genuine),
-            "references_used": d.references_used, "model_version": d.model_version}
-
-
 def cmd_preprocess(args) -> int:
     from stampauth.io import decode_image
     from stampauth.modeling.card import ModelCard, models_dir
@@ -370,7 +191,7 @@ def cmd_synth(args) -> int:
         from stampauth.synth.ocr_pages import write_ocr_set
 
         out = write_ocr_set(args.out, args.count, args.seed or 2026,
-                            progress=_progress("layouts") if sys.stderr.isatty() else None)
+                            progress=progress_bar("layouts") if sys.stderr.isatty() else None)
         print(f"wrote {args.count} layouts (clean and noisy scans) and truth.jsonl to {out} ('stampauth eval ocr --data')")
         return 0
     if args.what == "stamps":
@@ -386,7 +207,7 @@ def cmd_synth(args) -> int:
         card = json.loads(Path(args.signature_card).read_text())
         bank = SignatureBank.from_dir(args.signatures, set(card["training"]["train_writers"]))
     out = write_dataset(args.out, args.count, args.seed, bank, args.long_side,
-                        progress=_progress("pages") if sys.stderr.isatty() else None)
+                        progress=progress_bar("pages") if sys.stderr.isatty() else None)
     print(f"wrote {args.count} pages to {out} (images/, labels/ in YOLO format, classes.txt)")
     return 0
 
@@ -400,21 +221,13 @@ def cmd_data(args) -> int:
     return 0
 
 
-def _progress(what: str):
-    """A one-line progress bar on stderr: ``progress(done, total)``."""
-
-    def update(done: int, total: int) -> None:
-        filled = int(30 * done / max(total, 1))
-        sys.stderr.write(f"\r{what} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return update
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stampauth", description="Authenticate stamps and signatures on documents.")
+    parser = argparse.ArgumentParser(
+        prog="stampauth", description="Authenticate stamps and signatures on documents. The commands that use the "
+        "service (enroll, identities, compare, verify, detect, identify, info, batch) run it in this process, or call "
+        "a server with --server HOST:PORT (token from $STAMPAUTH_TOKEN or --token-file).",
+        epilog="exit codes: 0 done; 1 some files failed; 2 bad request or usage; 3 not every claim satisfied; "
+        "4 server unavailable; 5 credentials refused; 130 interrupted", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"stampauth {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -464,34 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_eval)
 
-    detect = commands.add_parser("detect", help="find the stamps and signatures on documents")
-    detect.add_argument("files", nargs="+", help="documents: PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF")
-    detect.add_argument("--kinds", nargs="+", choices=["signature", "stamp"], default=None)
-    detect.add_argument("--min-score", type=float, default=0.0, help="confidence threshold (0 = the model's default)")
-    detect.add_argument("--pdf-dpi", type=int, default=0, help="PDF render resolution (0 = 200)")
-    detect.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
-    detect.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    detect.add_argument("--models-dir", default=None)
-    _add_ocr_arguments(detect)
-    detect.set_defaults(func=cmd_detect)
-
-    verify = commands.add_parser("verify", help="verify the marks of documents against claimed identities")
-    verify.add_argument("files", nargs="+", help="documents: PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF")
-    verify.add_argument("--identity", action="append", required=True,
-                        help="claimed identity id (repeat for several signers)")
-    verify.add_argument("--kind", choices=["signature", "stamp"], default=None, help="claimed kind (default: either)")
-    verify.add_argument("--page", type=int, default=0, help="page the mark must be on (0 = any)")
-    verify.add_argument("--store", default=None, help="reference store URL (as for 'stampauth serve')")
-    verify.add_argument("--min-score", type=float, default=0.0)
-    verify.add_argument("--pdf-dpi", type=int, default=0)
-    verify.add_argument("--annotate-dir", default=None, help="write an annotated PNG per page here")
-    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    verify.add_argument("--models-dir", default=None)
-    verify.add_argument("--expect", action="append", default=None, metavar="TEXT",
-                        help="with --ocr: a name or identifier the claimed marks' text should hold (repeatable; "
-                             "default: the identity's display name)")
-    _add_ocr_arguments(verify)
-    verify.set_defaults(func=cmd_verify)
+    cli_service.register(commands)
 
     bench = commands.add_parser("bench", help="measure speed")
     bench.add_argument("what", choices=["detection"])
@@ -552,8 +338,12 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except StampAuthError as error:
-        print(f"stampauth: error: {error.message}", file=sys.stderr)
-        return 2
+        field = f" (field {error.field})" if error.field else ""
+        print(f"stampauth: error: {error.message}{field}", file=sys.stderr)
+        return exit_code_of(error)
+    except KeyboardInterrupt:
+        print("stampauth: interrupted", file=sys.stderr)
+        return cli_service.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

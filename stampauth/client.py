@@ -23,7 +23,7 @@ import hashlib
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence, Union
 
@@ -152,7 +152,7 @@ def decision_from_proto(d: pb.Decision) -> Decision:
 
 
 def identity_from_proto(i: pb.Identity) -> IdentityRecord:
-    counts = {kind: n for kind, n in (("signature", i.signature_specimen_count), ("stamp", i.stamp_specimen_count)) if n}
+    counts = {"signature": i.signature_specimen_count, "stamp": i.stamp_specimen_count}
     return IdentityRecord(i.identity_id, i.display_name, dict(i.metadata), _time(i.create_time), _time(i.update_time),
                           counts)
 
@@ -219,8 +219,21 @@ def verification_from_proto(r: pb.VerifyDocumentResponse) -> DocumentVerificatio
         for c in r.claim_results
     ]
     order = sorted(marks)
-    return DocumentVerification(_pages(r.pages), [marks[i] for i in order], verifications, claim_results,
-                                r.detector_version, list(r.annotated_pages), _texts([texts[i] for i in order]))
+    return ReceivedVerification(_pages(r.pages), [marks[i] for i in order], verifications, claim_results,
+                                r.detector_version, list(r.annotated_pages), _texts([texts[i] for i in order]), order)
+
+
+@dataclass(frozen=True)
+class ReceivedVerification(DocumentVerification):
+    """A VerifyDocument response: it carries only the verified marks, so ``marks[k]`` (and ``mark_texts[k]``)
+    is the mark with index ``mark_indices[k]``."""
+
+    mark_indices: list[int] = field(default_factory=list)
+
+    def text_of(self, mark_index: int) -> MarkText | None:
+        if mark_index not in self.mark_indices or not self.mark_texts:
+            return None
+        return self.mark_texts[self.mark_indices.index(mark_index)]
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,10 @@ class DocumentVerification:
     def all_claims_satisfied(self) -> bool:
         return bool(self.claim_results) and all(r.outcome is ClaimOutcome.SATISFIED for r in self.claim_results)
 
+    def text_of(self, mark_index: int) -> MarkText | None:
+        """The text read for the mark with ``mark_index`` (None without OCR)."""
+        return self.mark_texts[mark_index] if mark_index < len(self.mark_texts) else None
+
 
 def _where(claim: DocumentClaim) -> str:
     kind = f"{claim.kind}" if claim.kind else "stamp or signature"

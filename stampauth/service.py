@@ -140,7 +140,8 @@ class StampAuth:
         return view
 
     def close(self) -> None:
-        self.store.close()
+        if self.store is not None:  # detection alone runs without a store
+            self.store.close()
         for encoder in self.encoders.values():
             encoder.close()
 
