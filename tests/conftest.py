@@ -19,6 +19,13 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
+def missing(reason: str, required_by: str) -> None:
+    """Skip the test for want of a tool or service, unless ``$required_by`` is 1 (CI sets it): then fail."""
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{reason}; {required_by}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A reachable PostgreSQL server (``$STAMPAUTH_TEST_POSTGRES``, default the local one). Tests that need it are
@@ -29,10 +36,7 @@ def postgres_url() -> str:
         with psycopg.connect(POSTGRES_URL, connect_timeout=3, autocommit=True) as conn:
             conn.execute("SELECT 1")
     except Exception as error:
-        message = f"no PostgreSQL server at {POSTGRES_URL} ({type(error).__name__}: {error})"
-        if os.environ.get("STAMPAUTH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message + "; STAMPAUTH_REQUIRE_POSTGRES=1 requires one", pytrace=False)
-        pytest.skip(message)
+        missing(f"no PostgreSQL server at {POSTGRES_URL} ({type(error).__name__}: {error})", "STAMPAUTH_REQUIRE_POSTGRES")
     return POSTGRES_URL
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, missing
 
 from stampauth.v1 import stampauth_pb2 as pb
 from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
@@ -27,9 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def unavailable(reason: str):
-    if os.environ.get("STAMPAUTH_REQUIRE_CLIENTS") == "1":
-        pytest.fail(reason + "; STAMPAUTH_REQUIRE_CLIENTS=1 requires it", pytrace=False)
-    pytest.skip(reason)
+    missing(reason, "STAMPAUTH_REQUIRE_CLIENTS")
 
 
 def googleapis_proto_dir() -> Path | None:

@@ -9,6 +9,7 @@ import pytest
 from stampauth.v1 import stampauth_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[1]
+PROTOS = ROOT / "protos"
 
 
 def test_committed_stubs_match_the_protos():
@@ -48,19 +49,30 @@ def test_api_reference_matches_the_protos():
         assert f"### {name}\n" in reference
 
 
-def test_protos_pass_buf_lint_with_the_standard_rules():
-    import os
+@pytest.fixture(scope="module")
+def buf() -> str:
+    """The buf binary (bootstrap installs it from npm into .cache/buf); CI requires it (STAMPAUTH_REQUIRE_BUF=1)."""
     import shutil
-    import subprocess
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    buf = root / ".cache" / "buf" / "node_modules" / ".bin" / "buf"
-    binary = str(buf) if buf.exists() else shutil.which("buf")
+    from conftest import missing
+
+    local = ROOT / ".cache" / "buf" / "node_modules" / ".bin" / "buf"
+    binary = str(local) if local.exists() else shutil.which("buf")
     if binary is None:
-        message = "buf is not installed (bash server/bootstrap.sh test installs it with npm)"
-        if os.environ.get("STAMPAUTH_REQUIRE_BUF") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    linted = subprocess.run([binary, "lint"], cwd=root / "protos", capture_output=True, text=True, timeout=120)
+        missing("buf is not installed (bash server/bootstrap.sh test installs it with npm)", "STAMPAUTH_REQUIRE_BUF")
+    return binary
+
+
+def test_protos_pass_buf_lint_with_the_standard_rules(buf):
+    linted = subprocess.run([buf, "lint"], cwd=PROTOS, capture_output=True, text=True, timeout=120)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_protos_make_no_breaking_change_against_the_last_release(buf):
+    """``buf breaking`` (FILE rules) against the image of the last released API in protos/released/."""
+    releases = sorted((PROTOS / "released").glob("stampauth-v1-*.binpb"),
+                      key=lambda p: tuple(int(x) for x in p.stem.rsplit("-", 1)[1].split(".")))
+    assert releases, "protos/released/ holds the image of every released API (see protos/README.md)"
+    checked = subprocess.run([buf, "breaking", "--against", str(releases[-1])], cwd=PROTOS, capture_output=True,
+                             text=True, timeout=120)
+    assert checked.returncode == 0, f"breaking change against {releases[-1].name}:\n{checked.stdout}{checked.stderr}"
