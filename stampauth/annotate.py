@@ -39,8 +39,9 @@ def annotate_page(image_bgr: np.ndarray, marks: list[tuple[int, Detection, Verdi
         label = f"#{index} {mark.kind} {mark.score:.2f}" + (f" {extra}" if extra else "")
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         ty = y0 - 4 if y0 - th - base - 4 > 0 else y1 + th + 4
-        cv2.rectangle(canvas, (x0, ty - th - 2), (x0 + tw + 4, ty + base), colour, -1)
-        cv2.putText(canvas, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+        tx = max(0, min(x0, canvas.shape[1] - tw - 4))  # keep the label on the page near the right edge
+        cv2.rectangle(canvas, (tx, ty - th - 2), (tx + tw + 4, ty + base), colour, -1)
+        cv2.putText(canvas, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
     ok, data = cv2.imencode(".png", canvas)
     if not ok:  # pragma: no cover - OpenCV can always encode a uint8 BGR image
         raise RuntimeError("PNG encoding failed")

@@ -96,6 +96,23 @@ def check_identity_id(identity_id: str, field_name: str = "identity_id") -> str:
     return identity_id
 
 
+def shown_verifications(verifications: list[MarkVerification]) -> dict[int, MarkVerification]:
+    """mark index -> the verification its annotation shows: a mark checked against several claims shows its
+    highest score, and a decision without references (score NaN) only when there is no other."""
+    def rank(v: MarkVerification) -> float:
+        return float("-inf") if v.decision.score != v.decision.score else v.decision.score
+
+    best: dict[int, MarkVerification] = {}
+    for v in verifications:
+        if v.mark_index not in best or rank(v) > rank(best[v.mark_index]):
+            best[v.mark_index] = v
+    return best
+
+
+def _score_text(decision: Decision) -> str:
+    return "" if decision.score != decision.score else f" {decision.score:.2f}"
+
+
 class StampAuth:
     """stampauth in-process.  ``StampAuth.open()`` loads the shipped models and the default store."""
 
@@ -440,17 +457,14 @@ class StampAuth:
             results.append(judge_claim(claim, mine, unverifiable))
         annotated = []
         if annotate:
-            best = {}
-            for v in verifications:  # a mark checked against several claims shows its best verdict
-                if v.mark_index not in best or v.decision.score > best[v.mark_index].decision.score:
-                    best[v.mark_index] = v
+            best = shown_verifications(verifications)
             for page in pages:
                 items = []
                 for i, m in enumerate(marks):
                     if m.page_number != page.number:
                         continue
                     v = best.get(i)
-                    label = f"{v.identity_id} {v.decision.verdict.value} {v.decision.score:.2f}" if v else ""
+                    label = f"{v.identity_id} {v.decision.verdict.value}{_score_text(v.decision)}" if v else ""
                     items.append((i, m, v.decision.verdict if v else None, label))
                 annotated.append(annotate_page(page.image, items))
         return DocumentVerification(self._summaries(pages), marks, verifications, results, self._detector().version,
@@ -502,7 +516,7 @@ class StampAuth:
                 best.setdefault(v.mark_index, v)
             for page in pages:
                 items = [(i, m, best[i].decision.verdict if i in best else None,
-                          f"{best[i].identity_id} {best[i].decision.score:.2f}" if i in best else "")
+                          f"{best[i].identity_id}{_score_text(best[i].decision)}" if i in best else "")
                          for i, m in enumerate(marks) if m.page_number == page.number]
                 annotated.append(annotate_page(page.image, items))
         return DocumentVerification(self._summaries(pages), marks, verifications, [], self._detector().version,

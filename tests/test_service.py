@@ -60,3 +60,21 @@ def test_duplicate_images_in_one_request_are_named(encoder):
         with pytest.raises(InvalidInput) as caught:
             core.create_identity("rui", "", {}, [SpecimenInput("signature", image), SpecimenInput("signature", image)])
         assert caught.value.field == "specimens[1].image"
+
+
+def test_annotation_shows_a_decision_with_references_not_the_no_reference_one():
+    """Regression: a stamp claimed 'any kind' by a signer without stamp specimens and by the seal's identity was
+    annotated with the signer's NO_REFERENCE (score NaN, printed 'nan'): NaN lost every comparison, so the first
+    verification stuck."""
+    from stampauth.detection.types import Box, Detection
+    from stampauth.documents import MarkVerification
+    from stampauth.scoring import Decision, Verdict
+    from stampauth.service import shown_verifications
+
+    mark = Detection("stamp", Box(0, 0, 10, 10), 0.9)
+    none = Decision(Verdict.NO_REFERENCE, float("nan"), 0.8, 0.2, float("nan"), "v", 0)
+    seal = Decision(Verdict.INCONCLUSIVE, 0.9, 0.8, 0.2, 0.6, "v", 3)
+    lower = Decision(Verdict.FORGED, 0.3, 0.8, 0.2, 0.1, "v", 3)
+    shown = shown_verifications([MarkVerification(0, mark, "jansen", none), MarkVerification(0, mark, "acme", seal),
+                                 MarkVerification(0, mark, "other", lower), MarkVerification(1, mark, "jansen", none)])
+    assert shown[0].identity_id == "acme" and shown[1].decision.verdict is Verdict.NO_REFERENCE
