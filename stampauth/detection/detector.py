@@ -33,6 +33,7 @@ class DetectorCard:
     input_normalization: str = "BGR / 255, page resized (aspect kept) to input_long_side, zero padded to a multiple of 32"
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    tflite: dict = field(default_factory=dict)  # the LiteRT export, if any (:mod:`stampauth.modeling.litert`)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -96,9 +97,13 @@ def _merge_fragments(found):
 
 
 class MarkDetector:
-    """A loaded detector: ``detect(page) -> [Detection]`` in page pixels."""
+    """A loaded detector: ``detect(page) -> [Detection]`` in page pixels.
 
-    def __init__(self, card: DetectorCard, keras_model):
+    ``runtime`` says what runs the network: ``"keras"`` (a compiled graph) or ``"litert"``, the card's float32
+    LiteRT export (``lite_model``, a :class:`stampauth.modeling.litert.LiteRTModel`, resized per page shape).
+    """
+
+    def __init__(self, card: DetectorCard, keras_model, lite_model=None):
         import tensorflow as tf
 
         self.card = card
@@ -107,7 +112,15 @@ class MarkDetector:
             lambda batch: keras_model(batch, training=False),
             input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
         )
-        self.kernel_map(np.full((64, 64, 3), 255, np.uint8))  # trace once at load
+        self._lite = lite_model
+        self.runtime = "keras" if lite_model is None else "litert"
+        self.kernel_map(np.full((64, 64, 3), 255, np.uint8))  # trace or allocate once at load
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """``(1, h, w, 3) float32 -> (1, h/4, w/4, N_OUTPUTS)`` with the chosen runtime; safe from any thread."""
+        if self._lite is not None:
+            return self._lite(batch)
+        return self._predict(batch).numpy()
 
     @property
     def version(self) -> str:
@@ -116,7 +129,7 @@ class MarkDetector:
     def kernel_map(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``(H, W, 3) uint8`` page -> ``(h/4, w/4, N_OUTPUTS)`` model output and the scale to page pixels."""
         batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
-        return self._predict(batch[None]).numpy()[0], sx, sy
+        return self._run(batch[None])[0], sx, sy
 
     def detect(self, image_bgr: np.ndarray, kinds: tuple[str, ...] = KINDS, min_score: float | None = None,
                page_number: int = 1) -> list[Detection]:
@@ -137,9 +150,16 @@ class MarkDetector:
         return sorted(detections, key=lambda d: (d.box.y0, d.box.x0))
 
 
-def load_detector(directory: str | Path | None = None) -> MarkDetector:
-    """The factory: ``models/mark_detector.keras`` + ``.json`` -> :class:`MarkDetector`."""
+def load_detector(directory: str | Path | None = None, runtime: str | None = None) -> MarkDetector:
+    """The factory: ``models/mark_detector.keras`` + ``.json`` -> :class:`MarkDetector`.
+
+    ``runtime``: ``"litert"``, ``"keras"`` or ``None`` for ``$STAMPAUTH_RUNTIME``, else LiteRT when the card's
+    export (``models/mark_detector.tflite``) is present and intact, else Keras
+    (:func:`stampauth.modeling.litert.choose_runtime`).
+    """
     import keras
+
+    from stampauth.modeling.litert import load_for
 
     base = Path(directory) if directory else models_dir()
     weights, card_path = base / f"{DETECTOR_FILE}.keras", base / f"{DETECTOR_FILE}.json"
@@ -149,4 +169,5 @@ def load_detector(directory: str | Path | None = None) -> MarkDetector:
             "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
         )
     card = DetectorCard.from_json(card_path.read_text())
-    return MarkDetector(card, keras.saving.load_model(weights, compile=False))
+    return MarkDetector(card, keras.saving.load_model(weights, compile=False),
+                        load_for(card.tflite, base, DETECTOR_FILE, runtime))

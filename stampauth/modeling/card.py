@@ -48,6 +48,7 @@ class ModelCard:
     input_normalization: str = "ink darkness in [0, 1], paper = 0, aspect-preserving fit, centred"
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    tflite: dict = field(default_factory=dict)  # the LiteRT export, if any (:mod:`stampauth.modeling.litert`)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -79,10 +80,12 @@ class MarkEncoder:
     """A loaded encoder: ``preprocess`` + compiled ``embed`` + its card.
 
     ``embed`` takes ``(n, H, W) float32`` canvases and returns ``(n, embedding_dim)`` unit vectors.
-    It runs one compiled graph with a fixed input signature, so calls never retrace.
+    ``runtime`` says what runs it: ``"keras"``, one compiled graph with a fixed input signature (so calls never
+    retrace), or ``"litert"``, the card's float32 LiteRT export (``lite_model``, a
+    :class:`stampauth.modeling.litert.LiteRTModel`), which gives the same embeddings faster.
     """
 
-    def __init__(self, card: ModelCard, keras_model):
+    def __init__(self, card: ModelCard, keras_model, lite_model=None):
         import tensorflow as tf
 
         self.card = card
@@ -93,16 +96,23 @@ class MarkEncoder:
             input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],
             reduce_retracing=True,
         )
+        self._lite = lite_model
+        self.runtime = "keras" if lite_model is None else "litert"
         self._batcher = None
-        self.embed(np.zeros((1, height, width), np.float32))  # trace once at load, not on the first call
+        self.embed(np.zeros((1, height, width), np.float32))  # trace or allocate at load, not on the first call
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """``(n, H, W, C) float32 -> (n, embedding_dim)`` with the chosen runtime; safe from any thread."""
+        if self._lite is not None:
+            return self._lite(batch)
+        return self._embed(batch).numpy()
 
     def enable_batching(self, max_rows: int = 32) -> None:
         """Serve concurrent callers' small batches in shared model calls (:mod:`stampauth.modeling.batching`)."""
         from stampauth.modeling.batching import CrossCallBatcher
 
         if self._batcher is None:
-            self._batcher = CrossCallBatcher(lambda batch: self._embed(batch).numpy(), max_rows,
-                                             name=f"embed-{self.card.kind}")
+            self._batcher = CrossCallBatcher(self._run, max_rows, name=f"embed-{self.card.kind}")
 
     def close(self) -> None:
         if self._batcher is not None:
@@ -143,7 +153,7 @@ class MarkEncoder:
         outputs = []
         for start in range(0, len(canvases), batch_size):
             chunk = canvases[start : start + batch_size, :, :, None]
-            outputs.append(self._batcher(chunk) if self._batcher is not None else self._embed(chunk).numpy())
+            outputs.append(self._batcher(chunk) if self._batcher is not None else self._run(chunk))
         if not outputs:
             return np.zeros((0, self.card.embedding_dim), np.float32)
         return np.concatenate(outputs).astype(np.float32)
@@ -165,11 +175,17 @@ def embed_rotation_views(embed, canvases: np.ndarray, views: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def load_encoder(kind: str, directory: str | Path | None = None) -> MarkEncoder:
-    """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder`."""
+def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | None = None) -> MarkEncoder:
+    """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder`.
+
+    ``runtime``: ``"litert"``, ``"keras"`` or ``None`` for ``$STAMPAUTH_RUNTIME``, else LiteRT when the card's
+    export (``models/<name>.tflite``) is present and intact, else Keras
+    (:func:`stampauth.modeling.litert.choose_runtime`).
+    """
     import keras
 
     import stampauth.modeling.layers  # noqa: F401  (registers custom layers for deserialization)
+    from stampauth.modeling.litert import load_for
 
     if kind not in MODEL_FILES:
         raise FailedPrecondition(f"no model is shipped for kind {kind!r} in this version")
@@ -183,4 +199,4 @@ def load_encoder(kind: str, directory: str | Path | None = None) -> MarkEncoder:
         )
     card = ModelCard.from_json(card_path.read_text())
     model = keras.saving.load_model(weights, compile=False)
-    return MarkEncoder(card, model)
+    return MarkEncoder(card, model, load_for(card.tflite, base, MODEL_FILES[kind], runtime))
