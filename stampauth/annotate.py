@@ -18,14 +18,17 @@ VERDICT_COLOURS = {  # BGR
 KIND_COLOURS = {"signature": (200, 90, 20), "stamp": (160, 40, 160)}
 
 
-def annotate_page(image_bgr: np.ndarray, marks: list[tuple[int, Detection, Verdict | None, str]]) -> bytes:
+def annotate_page(image_bgr: np.ndarray, marks: list[tuple[int, Detection, Verdict | None, str]],
+                  box_scale: float = 1.0) -> bytes:
     """``(H, W, 3) uint8`` page and ``[(mark index, detection, verdict or None, extra label)]`` -> PNG bytes.
 
     Boxes are coloured by verdict when there is one, else by kind; the label names the mark index,
-    kind, detection confidence and the extra text (e.g. the similarity and verdict).
+    kind, detection confidence and the extra text (e.g. the similarity and verdict). ``box_scale``: image pixels
+    per box unit (a page decoded smaller than its page coordinates, see :attr:`stampauth.io.Page.scale`).
     """
     height, width = image_bgr.shape[:2]
     scale = min(1.0, MAX_SIDE / max(height, width))
+    box_factor = scale * box_scale
     canvas = image_bgr if scale == 1.0 else cv2.resize(image_bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
                                                        interpolation=cv2.INTER_AREA)
     canvas = np.ascontiguousarray(canvas).copy()
@@ -33,8 +36,8 @@ def annotate_page(image_bgr: np.ndarray, marks: list[tuple[int, Detection, Verdi
     font_scale = max(0.4, max(canvas.shape[:2]) / 2200)
     for index, mark, verdict, extra in marks:
         colour = VERDICT_COLOURS[verdict] if verdict is not None else KIND_COLOURS.get(mark.kind, (0, 0, 0))
-        x0, y0 = int(mark.box.x0 * scale), int(mark.box.y0 * scale)
-        x1, y1 = int(mark.box.x1 * scale), int(mark.box.y1 * scale)
+        x0, y0 = int(mark.box.x0 * box_factor), int(mark.box.y0 * box_factor)
+        x1, y1 = int(mark.box.x1 * box_factor), int(mark.box.y1 * box_factor)
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
         label = f"#{index} {mark.kind} {mark.score:.2f}" + (f" {extra}" if extra else "")
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)

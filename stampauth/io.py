@@ -55,14 +55,18 @@ class Page:
     image: np.ndarray
     dpi: int = 0
     words: tuple[OcrWord, ...] | None = None
+    # image pixels per page pixel: below 1 when a large page was decoded (JPEG) or rendered (PDF) smaller than its
+    # full size because nothing asked for more (see ``working_long_side``); boxes are reported in page pixels
+    scale: float = 1.0
+    full_size: tuple[int, int] | None = None  # (width, height) in page pixels when ``scale`` < 1
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return self.full_size[0] if self.full_size else int(self.image.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        return self.full_size[1] if self.full_size else int(self.image.shape[0])
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -160,17 +164,33 @@ def _to_bgr(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_frames: int) -> list[np.ndarray]:
+REDUCED_JPEG_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def reduction_for(width: int, height: int, working_long_side: int) -> int:
+    """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps the longer side at ``working_long_side`` or
+    more (0: no reduction). libjpeg decodes at 1/2, 1/4, 1/8 size for a fraction of the full decoding's cost."""
+    if working_long_side <= 0:
+        return 1
+    return max([f for f in (1, 2, 4, 8) if max(width, height) // f >= working_long_side] or [1])
+
+
+def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_frames: int,
+                   working_long_side: int = 0) -> list[tuple[np.ndarray, float, tuple[int, int] | None]]:
+    """The frames of a raster file as ``(image, scale, (width, height) in file pixels)``, ``scale`` being image
+    pixels per file pixel."""
     width, height, frames = _header_size(data, what)
     if kind == "tiff":
         frames = tiff_page_count(data, limits.max_pages)
     _check_pixels(width, height, limits, what)
     _check_complete(data, kind, what)
     if kind != "tiff":
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        reduction = reduction_for(width, height, working_long_side) if kind == "jpeg" else 1
+        flag = REDUCED_JPEG_FLAGS.get(reduction, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
         if image is None:
             raise InvalidInput(f"the {what} is a corrupt {kind.upper()} file: it cannot be decoded")
-        return [image]
+        return [(image, image.shape[1] / width if reduction > 1 else 1.0, (width, height))]
     if frames > limits.max_pages:
         raise ResourceExhausted(
             f"the {what} has more than {limits.max_pages} pages, the limit; split the document"
@@ -184,7 +204,7 @@ def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_f
                 image.seek(index)
                 _check_pixels(image.width, image.height, limits, f"{what} (page {index + 1})")
                 frame = image.convert("RGB")
-                pages.append(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
+                pages.append((cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR), 1.0, None))
     except (InvalidInput, ResourceExhausted):
         raise
     except Exception as error:  # noqa: BLE001
@@ -204,7 +224,8 @@ def pdf_words(page, dpi: int) -> tuple[OcrWord, ...]:
                  for w in words if str(w.get("text", "")).strip())
 
 
-def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_layer: bool = False) -> list[Page]:
+def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_layer: bool = False,
+                working_long_side: int = 0) -> list[Page]:
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
@@ -217,7 +238,7 @@ def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_laye
             raise InvalidInput(f"the {what} is an encrypted PDF: remove the password and send it again") from None
         raise InvalidInput(f"the {what} is a corrupt PDF ({type(cause).__name__}); re-export or re-scan it") from None
     try:
-        return _render_pages(pdf, limits, dpi, what, text_layer)
+        return _render_pages(pdf, data, limits, dpi, what, text_layer, working_long_side)
     except RecursionError:  # a page tree nested thousands deep
         raise InvalidInput(f"the {what} is a corrupt PDF: its page tree is nested too deep") from None
     finally:
@@ -227,7 +248,25 @@ def _render_pdf(data: bytes, limits: InputLimits, dpi: int, what: str, text_laye
             pass
 
 
-def _render_pages(pdf, limits: InputLimits, dpi: int, what: str, text_layer: bool) -> list[Page]:
+def _render_pages(pdf, data: bytes, limits: InputLimits, dpi: int, what: str, text_layer: bool,
+                  working_long_side: int = 0) -> list[Page]:
+    """pdfplumber reads the document (page tree, sizes, content sizes, text layer); pypdfium2, pdfplumber's own
+    renderer, draws each page straight into a BGR array from one opened document (pdfplumber's ``to_image``
+    reopens the document for every page and goes through PIL and a colour conversion)."""
+    import pypdfium2
+
+    try:
+        renderer = pypdfium2.PdfDocument(data)
+    except Exception as error:  # noqa: BLE001 - pdfplumber could read it; pdfium may still refuse it
+        raise InvalidInput(f"the {what} cannot be rendered ({type(error).__name__}); re-export the PDF") from None
+    try:
+        return _render_with(pdf, renderer, limits, dpi, what, text_layer, working_long_side)
+    finally:
+        renderer.close()
+
+
+def _render_with(pdf, renderer, limits: InputLimits, dpi: int, what: str, text_layer: bool,
+                 working_long_side: int) -> list[Page]:
     try:
         count = len(pdf.pages)
     except Exception as error:  # noqa: BLE001
@@ -254,12 +293,25 @@ def _render_pages(pdf, limits: InputLimits, dpi: int, what: str, text_layer: boo
         _check_pixels(max(1, int(round(width_px))), max(1, int(round(height_px))), limits,
                       f"{what} page {number} at {dpi} dpi")
         _check_content_size(page, limits, number, what)
+        # nothing needs more than working_long_side pixels: render smaller (boxes stay in pixels at ``dpi``)
+        scale = min(1.0, working_long_side / max(width_px, height_px)) if working_long_side > 0 else 1.0
         try:
-            rendered = page.to_image(resolution=dpi).original.convert("RGB")
+            rendering = renderer[number - 1]
+            bitmap = rendering.render(scale=dpi * scale / 72.0, may_draw_forms=True)
+            image = bitmap.to_numpy()
+            if bitmap.mode == "BGRA" or bitmap.mode == "BGRX":
+                image = image[:, :, :3]
+            elif bitmap.mode == "L":
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            image = np.ascontiguousarray(image)
         except Exception as error:  # noqa: BLE001
             raise InvalidInput(f"page {number} of the {what} cannot be rendered ({type(error).__name__})") from None
         words = pdf_words(page, dpi) if text_layer else None
-        pages.append(Page(number, cv2.cvtColor(np.asarray(rendered), cv2.COLOR_RGB2BGR), dpi, words))
+        if scale < 1.0:  # the size a full rendering would have (pypdfium2 rounds its float page size up)
+            full_size = (math.ceil(rendering.get_width() * dpi / 72.0), math.ceil(rendering.get_height() * dpi / 72.0))
+            pages.append(Page(number, image, dpi, words, image.shape[1] / full_size[0], full_size))
+        else:
+            pages.append(Page(number, image, dpi, words))
     return pages
 
 
@@ -300,17 +352,22 @@ def _check_content_size(page, limits: InputLimits, number: int, what: str) -> No
 
 
 def decode_document(data: bytes, limits: InputLimits = InputLimits(), pdf_dpi: int = 0, what: str = "document",
-                    text_layer: bool = False) -> list[Page]:
+                    text_layer: bool = False, working_long_side: int = 0) -> list[Page]:
     """Bytes of a PNG, JPEG, TIFF (multi-page), BMP, WebP or PDF -> its pages (with ``text_layer``: a PDF's
-    words on each page, see :attr:`Page.words`)."""
+    words on each page, see :attr:`Page.words`).
+
+    ``working_long_side`` > 0: the caller needs no more than that many pixels along a page's longer side, so a
+    larger JPEG is decoded at 1/2, 1/4 or 1/8 size and a PDF page rendered smaller, never below it
+    (:attr:`Page.scale` says by how much; 0 = full size)."""
     kind = _check_bytes(data, limits, what)
     if kind == "pdf":
         dpi = pdf_dpi or limits.default_pdf_dpi
         if not 36 <= dpi <= limits.max_pdf_dpi:
             raise InvalidInput(f"pdf_dpi must be between 36 and {limits.max_pdf_dpi}, got {dpi}", field="pdf_dpi")
-        return _render_pdf(data, limits, dpi, what, text_layer)
-    images = _decode_raster(data, kind, limits, what, max_frames=limits.max_pages)
-    return [Page(number, image) for number, image in enumerate(images, start=1)]
+        return _render_pdf(data, limits, dpi, what, text_layer, working_long_side)
+    images = _decode_raster(data, kind, limits, what, limits.max_pages, working_long_side)
+    return [Page(number, image, scale=scale, full_size=size if scale != 1.0 else None)
+            for number, (image, scale, size) in enumerate(images, start=1)]
 
 
 def decode_image(data: bytes, limits: InputLimits = InputLimits(), what: str = "image") -> np.ndarray:
@@ -324,4 +381,4 @@ def decode_image(data: bytes, limits: InputLimits = InputLimits(), what: str = "
     images = _decode_raster(data, kind, limits, what, max_frames=2)
     if len(images) > 1:
         raise InvalidInput(f"the {what} is a multi-page TIFF; send one cropped mark per image")
-    return images[0]
+    return images[0][0]

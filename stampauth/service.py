@@ -10,7 +10,7 @@ import copy
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,13 @@ def shown_verifications(verifications: list[MarkVerification]) -> dict[int, Mark
 
 def _score_text(decision: Decision) -> str:
     return "" if decision.score != decision.score else f" {decision.score:.2f}"
+
+
+def page_crop(page: Page, mark: Detection) -> np.ndarray:
+    """The mark (box in page pixels) cut from the page as decoded (see :attr:`Page.scale`)."""
+    if page.scale == 1.0:
+        return crop_mark(page.image, mark)
+    return crop_mark(page.image, replace(mark, box=mark.box.scaled(page.scale, page.scale)))
 
 
 class StampAuth:
@@ -376,7 +383,11 @@ class StampAuth:
         wanted = tuple(check_kind(k, "options.kinds") for k in kinds) if kinds else ("signature", "stamp")
         try:
             with stage("decode"):
-                pages = decode_document(content, self.limits.input, pdf_dpi, "document", text_layer=ocr is not None)
+                # Without OCR nothing needs a large page at full size: decode/render it smaller (page coordinates
+                # are kept); OCR reads small print and gets every pixel.
+                working = 0 if ocr is not None else self.WORKING_LONG_SIDE
+                pages = decode_document(content, self.limits.input, pdf_dpi, "document", text_layer=ocr is not None,
+                                        working_long_side=working)
         except (InvalidInput, ResourceExhausted) as error:
             raise error.with_field("document")
         if annotate and len(pages) > self.limits.max_annotated_pages:
@@ -389,6 +400,8 @@ class StampAuth:
             checkpoint()  # between pages: a cancelled call or a passed deadline stops here
             with stage("detect"):
                 found = detector.detect(page.image, wanted, min_score or None, page.number)
+            if page.scale != 1.0:  # boxes in page pixels, whatever size the page was decoded at
+                found = [replace(m, box=m.box.scaled(1 / page.scale, 1 / page.scale)) for m in found]
             marks += found
             if ocr is not None:
                 checkpoint()
@@ -408,7 +421,7 @@ class StampAuth:
         annotated = []
         if annotate:
             for page in pages:
-                annotated.append(annotate_page(page.image, [(i, m, None, "") for i, m in enumerate(marks)
+                annotated.append(annotate_page(page.image, box_scale=page.scale, marks=[(i, m, None, "") for i, m in enumerate(marks)
                                                             if m.page_number == page.number]))
         return DocumentDetection(self._summaries(pages), marks, self._detector().version, annotated, texts)
 
@@ -466,18 +479,21 @@ class StampAuth:
                     v = best.get(i)
                     label = f"{v.identity_id} {v.decision.verdict.value}{_score_text(v.decision)}" if v else ""
                     items.append((i, m, v.decision.verdict if v else None, label))
-                annotated.append(annotate_page(page.image, items))
+                annotated.append(annotate_page(page.image, box_scale=page.scale, marks=items))
         return DocumentVerification(self._summaries(pages), marks, verifications, results, self._detector().version,
                                     annotated, texts)
 
     IDENTIFY_CANDIDATES = 3  # per mark, in a VerifyDocument without claims
+    # Longer page side (pixels) that detection and verification need at most: A4 at about 137 dpi. Marks cut from a
+    # page this size still hold more pixels than the encoders' inputs (80 x 160 signatures, 128 x 128 stamps).
+    WORKING_LONG_SIDE = 1600
 
     def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]) -> np.ndarray:
         """The marks at ``indices`` (all of ``kind``) cut from their pages, preprocessed and embedded as queries:
         ``(len(indices), views, d)``."""
         encoder = self.encoders[kind]
         with stage("preprocess"):
-            canvases = np.stack([encoder.preprocess(crop_mark(pages_by_number[marks[i].page_number].image, marks[i]))
+            canvases = np.stack([encoder.preprocess(page_crop(pages_by_number[marks[i].page_number], marks[i]))
                                  for i in indices])
         with stage("embed"):
             return encoder.embed_queries(canvases)
@@ -518,7 +534,7 @@ class StampAuth:
                 items = [(i, m, best[i].decision.verdict if i in best else None,
                           f"{best[i].identity_id}{_score_text(best[i].decision)}" if i in best else "")
                          for i, m in enumerate(marks) if m.page_number == page.number]
-                annotated.append(annotate_page(page.image, items))
+                annotated.append(annotate_page(page.image, box_scale=page.scale, marks=items))
         return DocumentVerification(self._summaries(pages), marks, verifications, [], self._detector().version,
                                     annotated, texts)
 

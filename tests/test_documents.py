@@ -11,7 +11,8 @@ from stampauth.detection.detector import load_detector
 from stampauth.detection.types import Box
 from stampauth.modeling.card import load_encoder
 from stampauth.server.app import build_server
-from stampauth.service import StampAuth
+from stampauth.documents import DocumentClaim
+from stampauth.service import SpecimenInput, StampAuth
 from stampauth.store import open_store
 from stampauth.synth.documents import generate_page
 from stampauth.synth.fonts import random_font
@@ -263,3 +264,25 @@ def test_claim_of_any_kind_on_a_stamp_only_page_says_stamps_cannot_be_verified_y
     result = response.claim_results[0]
     assert result.outcome == pb.CLAIM_OUTCOME_MISSING_MARK
     assert "no stamp model" in result.explanation, result.explanation
+
+
+def test_a_300_dpi_jpeg_decoded_smaller_reports_the_same_marks_in_page_pixels(detector, styles, monkeypatch):
+    """Without OCR a large JPEG is decoded at half size (faster); boxes and page size stay in the file's pixels and
+    the verdicts match a full-size decode."""
+    page, truth = letter_page(11, signature_crop(styles[0], 21), stamp=True)
+    page = cv2.resize(page, (2480, 3508), interpolation=cv2.INTER_CUBIC)  # 300 dpi
+    content = encode(page, ".jpg")
+    core = StampAuth(open_store("sqlite://:memory:"), {"signature": load_encoder("signature")}, detector=detector)
+    core.create_identity("jansen", specimens=[SpecimenInput("signature", encode(signature_crop(styles[0], s)))
+                                              for s in range(2, 7)])
+    claims = [DocumentClaim("jansen", "signature")]
+    half = core.verify_document(content, claims)
+    monkeypatch.setattr(StampAuth, "WORKING_LONG_SIDE", 0)
+    full = core.verify_document(content, claims)
+    assert half.pages == full.pages and (half.pages[0].width, half.pages[0].height) == (2480, 3508)
+    assert len(half.marks) == len(full.marks) >= 2
+    for a, b in zip(half.marks, full.marks):
+        assert a.kind == b.kind and a.box.iou(b.box) >= 0.9
+    signature = next(m for m in half.marks if m.kind == "signature")
+    assert signature.box.iou(truth["signature"].scaled(2, 2)) >= 0.5
+    assert [r.verdict for r in half.claim_results] == [r.verdict for r in full.claim_results]

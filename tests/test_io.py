@@ -152,3 +152,36 @@ def test_sniffing_ignores_names():
     assert sniff_format(encode(IMAGE, ".webp")) == "webp"
     assert sniff_format(b"junk" + b"%PDF-1.7") == "pdf"
     assert sniff_format(b"hello") is None
+
+
+def _letterhead(width: int, height: int) -> np.ndarray:
+    page = np.full((height, width, 3), 255, np.uint8)
+    page[height // 3: height // 3 + 40, width // 5: 4 * width // 5] = (20, 20, 20)  # a dark band to locate
+    return page
+
+
+def test_a_large_jpeg_is_decoded_smaller_but_keeps_its_page_size():
+    content = encode(_letterhead(2480, 3508), ".jpg")
+    page = decode_document(content, working_long_side=1600)[0]
+    assert page.image.shape[:2] == (1754, 1240) and page.scale == 0.5
+    assert (page.width, page.height) == (2480, 3508)
+    full = decode_document(content)[0]
+    assert full.image.shape[:2] == (3508, 2480) and full.scale == 1.0
+    # what the smaller decode shows is the same page: the dark band where it is at full size
+    rows = np.nonzero(page.image[:, :, 0].mean(axis=1) < 128)[0] / page.scale
+    assert abs(rows.min() - 3508 // 3) <= 2 and abs(rows.max() - (3508 // 3 + 39)) <= 2
+
+
+def test_small_jpegs_pngs_and_ocr_reads_are_decoded_at_full_size():
+    assert decode_document(encode(_letterhead(1240, 1754), ".jpg"), working_long_side=1600)[0].scale == 1.0
+    assert decode_document(encode(_letterhead(2480, 3508), ".png"), working_long_side=1600)[0].scale == 1.0
+    assert decode_document(encode(_letterhead(2480, 3508), ".jpg"), working_long_side=0)[0].scale == 1.0
+
+
+def test_pdf_pages_render_at_the_working_size_with_full_size_page_coordinates():
+    content = pillow_bytes([_letterhead(2480, 3508)], "PDF", resolution=300.0)
+    full = decode_document(content, pdf_dpi=300)[0]
+    small = decode_document(content, pdf_dpi=300, working_long_side=1600)[0]
+    assert max(small.image.shape[:2]) == 1600 and small.scale < 0.5
+    assert (small.width, small.height) == (full.width, full.height) and small.dpi == full.dpi == 300
+    assert decode_document(content, pdf_dpi=100, working_long_side=1600)[0].scale == 1.0  # already small
