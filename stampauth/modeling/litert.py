@@ -144,6 +144,9 @@ class LiteRTModel:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         shape = tuple(batch.shape)
+        if len(shape) != len(self.input_signature) or any(
+                want not in (-1, got) for want, got in zip(self.input_signature, shape)):
+            raise ValueError(f"input of shape {shape} does not fit the model's {self.input_signature} (-1: any size)")
         slot = self._acquire(shape)
         try:
             interpreter = slot.interpreter
