@@ -175,7 +175,7 @@ class LiteRTModel:
 
 
 def tflite_path(directory: str | Path, stem: str, record: dict | None) -> Path:
-    """Where a model's ``.tflite`` is: the card's ``tflite.file`` (relative to the models folder) or ``<stem>.tflite``."""
+    """Where a model's ``.tflite`` is: the card's ``tflite.file`` (in the models folder), else ``<stem>.tflite``."""
     name = (record or {}).get("file") or f"{stem}{TFLITE_SUFFIX}"
     return Path(directory) / Path(name).name
 
