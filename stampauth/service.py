@@ -28,6 +28,7 @@ from stampauth.documents import (
 from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
+from stampauth.modeling.views import query_views, search_views
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.identification import Identifier
@@ -194,8 +195,8 @@ class StampAuth:
                     as_queries: bool = False) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Decode, preprocess and embed crops; errors name the field of the crop at fault.
 
-        Returns ``(n, d)`` reference embeddings, or with ``as_queries`` ``(n, views, d)``: every view of
-        each crop that scoring compares with the references (stamps: all rotations).
+        Returns ``(n, d)`` reference embeddings, or with ``as_queries`` one query per crop (see
+        :meth:`MarkEncoder.queries`: a stamp's is a rotation search, refined for the references it meets).
         """
         encoder = self.encoder(kind)
         canvases, sizes = [], []
@@ -210,7 +211,7 @@ class StampAuth:
             sizes.append((int(image.shape[1]), int(image.shape[0])))
         canvases = np.stack(canvases)
         with stage("embed"):
-            embeddings = encoder.embed_queries(canvases) if as_queries else encoder.embed(canvases)
+            embeddings = encoder.queries(canvases) if as_queries else encoder.embed(canvases)
         return embeddings, sizes
 
     def refresh_stale_embeddings(self, kind: str) -> int:
@@ -292,8 +293,10 @@ class StampAuth:
         references, _ = self.embed_bytes(kind, [reference], ["reference"])
         queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True)
         encoder = self.encoders[kind]
+        with stage("embed"):
+            views = query_views(queries[0], references)
         with stage("score"):
-            return make_decision(queries[0], references, encoder.card.scoring, encoder.version)
+            return make_decision(views, references, encoder.card.scoring, encoder.version)
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -302,8 +305,10 @@ class StampAuth:
         specimen_ids, references = self._references(identity_id, kind)
         encoder = self.encoder(kind)
         query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
+        with stage("embed"):
+            views = query_views(query[0], references)
         with stage("score"):
-            decision = make_decision(query[0], references, encoder.card.scoring, encoder.version)
+            decision = make_decision(views, references, encoder.card.scoring, encoder.version)
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
 
     # -- identities and specimens -------------------------------------------------------------
@@ -459,8 +464,10 @@ class StampAuth:
                     references[key] = self._references(*key)
                 specimen_ids, refs = references[key]
                 encoder = self.encoders[mark.kind]
+                with stage("embed"):  # a stamp's rotation search, refined for these references
+                    views = query_views(embeddings[index], refs)
                 with stage("score"):
-                    decision = make_decision(embeddings[index], refs, encoder.card.scoring, encoder.version)
+                    decision = make_decision(views, refs, encoder.card.scoring, encoder.version)
                 if specimen_ids:
                     decision = decision.with_specimen_ids(specimen_ids)
                 text_match = best_match(expected, texts[index].spans) if texts and expected else None
@@ -488,15 +495,15 @@ class StampAuth:
     # page this size still hold more pixels than the encoders' inputs (80 x 160 signatures, 128 x 128 stamps).
     WORKING_LONG_SIDE = 1600
 
-    def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]) -> np.ndarray:
-        """The marks at ``indices`` (all of ``kind``) cut from their pages, preprocessed and embedded as queries:
-        ``(len(indices), views, d)``."""
+    def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]) -> list:
+        """The marks at ``indices`` (all of ``kind``) cut from their pages, preprocessed and embedded as queries
+        (:meth:`MarkEncoder.queries`), one per index."""
         encoder = self.encoders[kind]
         with stage("preprocess"):
             canvases = np.stack([encoder.preprocess(page_crop(pages_by_number[marks[i].page_number], marks[i]))
                                  for i in indices])
         with stage("embed"):
-            return encoder.embed_queries(canvases)
+            return encoder.queries(canvases)
 
     def _rank_identities(self, kind: str, query: np.ndarray, k: int) -> list[tuple[str, Decision]]:
         """The ``k`` identities of this tenant nearest to ``query`` ``(views, d)``, each with the decision against its
@@ -505,11 +512,12 @@ class StampAuth:
         index = self.identifier.index(getattr(self.store, "tenant", DEFAULT_TENANT), kind)
         ranked = []
         with stage("score"):
-            for match in index.search(query, k):
+            for match in index.search(search_views(query), k):
                 references = index.references(match.identity_id)
                 if len(references):
                     ranked.append((match.identity_id,
-                                   make_decision(query, references, encoder.card.scoring, encoder.version)))
+                                   make_decision(query_views(query, references), references, encoder.card.scoring,
+                                                 encoder.version)))
         return sorted(ranked, key=lambda item: -item[1].score)
 
     def _identify_document(self, pages, marks, texts, annotate: bool) -> DocumentVerification:

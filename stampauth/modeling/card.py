@@ -146,6 +146,20 @@ class MarkEncoder:
             return self.embed(canvases)[:, None, :]
         return embed_rotation_views(self.embed, canvases, self.views)
 
+    def queries(self, canvases: np.ndarray) -> list:
+        """``(n, H, W)`` query canvases -> one query per canvas for :func:`stampauth.modeling.views.query_views`:
+        ``(1, d)`` for an encoder without rotation views; for stamps a
+        :class:`~stampauth.modeling.views.RotationSearch` over the ``views`` grid, coarse views embedded now (all
+        canvases in one batch), the rest when the references are known. :meth:`embed_queries` embeds every view."""
+        from stampauth.modeling.views import rotation_searches
+
+        canvases = np.asarray(canvases, dtype=np.float32)
+        if canvases.ndim == 2:
+            canvases = canvases[None]
+        if self.views == 1:
+            return list(self.embed(canvases)[:, None, :])
+        return rotation_searches(canvases, self.views, self.embed)
+
     def embed(self, canvases: np.ndarray, batch_size: int = 64) -> np.ndarray:
         canvases = np.asarray(canvases, dtype=np.float32)
         if canvases.ndim == 2:
