@@ -31,16 +31,21 @@ def _report(pages, predictions, thresholds: dict[str, float]) -> dict:
 
 
 def evaluate_detection(data_dir: str | Path, models_dir: str | Path | None = None, baseline: bool = True,
-                       progress=None) -> dict:
+                       progress=None, input_long_side: int | None = None) -> dict:
     """AP@0.5 and precision/recall per kind for the detector (and the baseline) on ``DIR``.
 
     ``DIR`` holds ``images/``, ``labels/`` (YOLO) and ``classes.txt``. Timings are per page, after decoding.
+    ``input_long_side``: run the detector at this input size instead of its card's (the accuracy/speed curve).
     """
     from stampauth.detection.baseline import detect_baseline
     from stampauth.detection.detector import load_detector
     from stampauth.detection.metrics import read_yolo_dataset
 
     detector = load_detector(models_dir)
+    if input_long_side:
+        from dataclasses import replace
+
+        detector.card = replace(detector.card, input_long_side=int(input_long_side))
     pages = read_yolo_dataset(data_dir)
     predictions, baseline_predictions = [], []
     detector_seconds = baseline_seconds = 0.0
@@ -61,6 +66,7 @@ def evaluate_detection(data_dir: str | Path, models_dir: str | Path | None = Non
     result = {
         "data": str(data_dir),
         "detector_version": detector.version,
+        "input_long_side": detector.card.input_long_side,
         "n_images": len(pages),
         **_report(pages, predictions, thresholds),
         "ms_per_page": round(1000 * detector_seconds / max(1, len(pages)), 1),
