@@ -248,6 +248,16 @@ def test_an_interpreter_is_resized_only_when_the_shape_changes():
     assert 1 <= default_threads() <= 2
 
 
+def test_a_pool_keeps_one_interpreter_per_shape_up_to_its_size():
+    model = LiteRTModel(models_dir() / "mark_detector.tflite", max_interpreters=2)
+    portrait, landscape = np.zeros((1, 128, 96, 3), np.float32), np.zeros((1, 96, 128, 3), np.float32)
+    for _ in range(3):
+        model(portrait), model(landscape)
+    assert model.interpreters == 2 and model.resizes == 2  # each shape allocated once
+    model(np.zeros((1, 64, 64, 3), np.float32))
+    assert model.interpreters == 2 and model.resizes == 3
+
+
 def test_concurrent_embeddings_with_cross_call_batching_equal_serial_ones():
     encoder = load_encoder("signature", runtime="litert")
     canvases = realistic_canvases(encoder, 12)

@@ -83,7 +83,8 @@ class LiteRTModel:
 
     Thread-safe: a call borrows an idle interpreter from a pool (one sized for the call's shape when there is
     one), creating up to ``max_interpreters``; further concurrent calls wait. ``num_threads`` is each
-    interpreter's thread count (default :func:`default_threads`).
+    interpreter's thread count (default :func:`default_threads`: 2 threads ran a call about 1.7x faster than 1 on
+    2 cores, and two callers with an interpreter each got as much done as with one shared).
     """
 
     def __init__(self, model: bytes | str | Path, num_threads: int | None = None, max_interpreters: int = 2):
@@ -114,16 +115,20 @@ class LiteRTModel:
         return _Slot(interpreter, inputs[0]["index"], outputs[0]["index"], None)
 
     def _acquire(self, shape: tuple) -> _Slot:
+        """An idle interpreter sized for ``shape`` (or not sized yet); else a new one while fewer than
+        ``max_interpreters`` exist, so up to that many shapes stay allocated (portrait and landscape pages);
+        else the least recently used idle one, to be resized."""
         with self._condition:
             while True:
-                if self._idle:
+                for wanted in (shape, None):  # sized for this shape, else never sized yet
                     for position, slot in enumerate(self._idle):
-                        if slot.shape == shape:
+                        if slot.shape == wanted:
                             return self._idle.pop(position)
-                    return self._idle.pop()
                 if self._created < self.max_interpreters:
                     self._created += 1
                     break
+                if self._idle:
+                    return self._idle.pop(0)  # the least recently used: the shapes used last stay allocated
                 self._condition.wait()
         try:
             return self._new_slot()
