@@ -28,7 +28,7 @@ from stampauth.documents import (
 from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, ResourceExhausted
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
-from stampauth.modeling.views import query_views, search_views
+from stampauth.modeling.views import RotationSearch, query_views, search_views
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.identification import Identifier
@@ -112,6 +112,15 @@ def shown_verifications(verifications: list[MarkVerification]) -> dict[int, Mark
 
 def _score_text(decision: Decision) -> str:
     return "" if decision.score != decision.score else f" {decision.score:.2f}"
+
+
+def _views_for(query, references: np.ndarray) -> np.ndarray:
+    """The query's views to score against ``references``; a stamp's rotation search embeds its refinements here
+    (timed as embedding)."""
+    if isinstance(query, RotationSearch):
+        with stage("embed"):
+            return query_views(query, references)
+    return query
 
 
 def page_crop(page: Page, mark: Detection) -> np.ndarray:
@@ -293,8 +302,7 @@ class StampAuth:
         references, _ = self.embed_bytes(kind, [reference], ["reference"])
         queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True)
         encoder = self.encoders[kind]
-        with stage("embed"):
-            views = query_views(queries[0], references)
+        views = _views_for(queries[0], references)
         with stage("score"):
             return make_decision(views, references, encoder.card.scoring, encoder.version)
 
@@ -305,8 +313,7 @@ class StampAuth:
         specimen_ids, references = self._references(identity_id, kind)
         encoder = self.encoder(kind)
         query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
-        with stage("embed"):
-            views = query_views(query[0], references)
+        views = _views_for(query[0], references)
         with stage("score"):
             decision = make_decision(views, references, encoder.card.scoring, encoder.version)
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
@@ -464,8 +471,7 @@ class StampAuth:
                     references[key] = self._references(*key)
                 specimen_ids, refs = references[key]
                 encoder = self.encoders[mark.kind]
-                with stage("embed"):  # a stamp's rotation search, refined for these references
-                    views = query_views(embeddings[index], refs)
+                views = _views_for(embeddings[index], refs)
                 with stage("score"):
                     decision = make_decision(views, refs, encoder.card.scoring, encoder.version)
                 if specimen_ids:
@@ -516,7 +522,7 @@ class StampAuth:
                 references = index.references(match.identity_id)
                 if len(references):
                     ranked.append((match.identity_id,
-                                   make_decision(query_views(query, references), references, encoder.card.scoring,
+                                   make_decision(_views_for(query, references), references, encoder.card.scoring,
                                                  encoder.version)))
         return sorted(ranked, key=lambda item: -item[1].score)
 

@@ -25,7 +25,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "detect", "preprocess", "embed", "score", "ocr")
+STAGES = ("decode", "downscale", "detect", "preprocess", "embed", "score", "ocr")  # "detect" includes "downscale"
 _KNOWN = frozenset(STAGES)
 
 StageObserver = Callable[[str, float], None]

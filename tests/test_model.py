@@ -43,7 +43,8 @@ def test_embeddings_are_unit_vectors_and_deterministic(encoder):
     assert np.allclose(again[0], embeddings[0], atol=1e-5)  # batch size does not change the result
 
 
-def test_compiled_graph_is_not_retraced(encoder):
+def test_compiled_graph_is_not_retraced():
+    encoder = load_encoder("signature", runtime="keras")  # the Keras graph (the default runtime is LiteRT)
     canvases = np.zeros((7,) + encoder.card.input_shape[:2], np.float32)
     before = encoder._embed.experimental_get_tracing_count()
     for n in (1, 2, 7):

@@ -128,7 +128,10 @@ class MarkDetector:
 
     def kernel_map(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``(H, W, 3) uint8`` page -> ``(h/4, w/4, N_OUTPUTS)`` model output and the scale to page pixels."""
-        batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
+        from stampauth.stages import stage
+
+        with stage("downscale"):
+            batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
         return self._run(batch[None])[0], sx, sy
 
     def detect(self, image_bgr: np.ndarray, kinds: tuple[str, ...] = KINDS, min_score: float | None = None,
