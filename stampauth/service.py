@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from stampauth import __version__
@@ -123,11 +124,17 @@ def _views_for(query, references: np.ndarray) -> np.ndarray:
     return query
 
 
-def page_crop(page: Page, mark: Detection) -> np.ndarray:
-    """The mark (box in page pixels) cut from the page as decoded (see :attr:`Page.scale`)."""
-    if page.scale == 1.0:
-        return crop_mark(page.image, mark)
-    return crop_mark(page.image, replace(mark, box=mark.box.scaled(page.scale, page.scale)))
+def page_crop(page: Page, mark: Detection, working_long_side: int) -> np.ndarray:
+    """The mark (box in page pixels) cut from the page as decoded (see :attr:`Page.scale`), at the resolution of
+    the page at ``working_long_side``: every page, whatever its format and resolution, and whether or not it was
+    decoded smaller, gives the encoders the same pixels, and preprocessing works on no more of them than needed."""
+    crop = crop_mark(page.image, mark if page.scale == 1.0 else replace(mark, box=mark.box.scaled(page.scale, page.scale)))
+    wanted = working_long_side / max(page.width, page.height)  # image pixels per page pixel
+    if working_long_side > 0 and page.scale > 1.25 * wanted and crop.size:
+        factor = wanted / page.scale
+        size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return crop
 
 
 class StampAuth:
@@ -506,7 +513,8 @@ class StampAuth:
         (:meth:`MarkEncoder.queries`), one per index."""
         encoder = self.encoders[kind]
         with stage("preprocess"):
-            canvases = np.stack([encoder.preprocess(page_crop(pages_by_number[marks[i].page_number], marks[i]))
+            canvases = np.stack([encoder.preprocess(page_crop(pages_by_number[marks[i].page_number], marks[i],
+                                                                 self.WORKING_LONG_SIDE))
                                  for i in indices])
         with stage("embed"):
             return encoder.queries(canvases)

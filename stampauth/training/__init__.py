@@ -36,4 +36,22 @@ def save_with_card(model, out_dir, file_stem: str, version_prefix: str, make_car
     card = make_card(f"{version_prefix}-{time.strftime('%Y%m%d')}-{weights_digest(weights)}")
     (out / f"{file_stem}.json").write_text(card.to_json() + "\n")
     logging.getLogger("stampauth.train").info("wrote %s and its card, version %s", weights, card.version)
+    export_litert(out, file_stem)
     return card
+
+
+def export_litert(out_dir, file_stem: str) -> None:
+    """The LiteRT export the server runs the model with (recorded in the card); without it the model is served by
+    Keras, which works but is slower, so a failed export is a warning, not a failed training."""
+    from stampauth.modeling.litert import export_model, export_specs
+
+    log = logging.getLogger("stampauth.train")
+    for spec in export_specs(out_dir):
+        if spec.stem == file_stem:
+            try:
+                record = export_model(out_dir, spec)
+                log.info("exported %s (max abs difference to Keras %.2g)", record["file"], record["max_abs_diff"])
+            except Exception:  # noqa: BLE001 - serving falls back to Keras
+                log.warning("LiteRT export of %s failed; it will be served with Keras (run "
+                            "'python -m stampauth.modeling.litert export --models-dir %s' to retry)",
+                            file_stem, out_dir, exc_info=True)
