@@ -286,3 +286,9 @@ def test_a_300_dpi_jpeg_decoded_smaller_reports_the_same_marks_in_page_pixels(de
     signature = next(m for m in half.marks if m.kind == "signature")
     assert signature.box.iou(truth["signature"].scaled(2, 2)) >= 0.5
     assert [r.verdict for r in half.claim_results] == [r.verdict for r in full.claim_results]
+    # the same page as PNG (decoded at full size, its crops cut at the working resolution) gives the same scores
+    monkeypatch.setattr(StampAuth, "WORKING_LONG_SIDE", 1600)
+    png = core.verify_document(encode(page, ".png"), claims)
+    assert [r.verdict for r in png.claim_results] == [r.verdict for r in half.claim_results]
+    for a, b in zip(png.verifications, half.verifications):
+        assert a.mark_index == b.mark_index and abs(a.decision.score - b.decision.score) < 0.03
