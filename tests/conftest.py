@@ -80,3 +80,21 @@ def demo_server(tmp_path_factory):
     yield f"127.0.0.1:{running.port}", DEMO_TOKEN
     running.stop(grace=1)
     core.close()
+
+
+@pytest.fixture(scope="session")
+def demo_stub(demo_server):
+    """Generated stubs on a channel to :func:`demo_server` (send ``demo_auth`` as metadata)."""
+    import grpc
+
+    from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(demo_server[0]) as channel:
+        yield pb_grpc.StampAuthServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def demo_auth(demo_server):
+    """The metadata that authenticates a call to :func:`demo_server`."""
+    return [("authorization", f"Bearer {demo_server[1]}")]
+

@@ -17,7 +17,6 @@ import pytest
 from conftest import SAMPLES, missing
 
 from stampauth.v1 import stampauth_pb2 as pb
-from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
 
 CPP_DIR = Path(__file__).resolve().parent.parent / "clients" / "cpp"
 BINARY = CPP_DIR / "build" / "stampauth-example"
@@ -81,22 +80,10 @@ def run_example(binary: Path, address: str, token: str | None, prefix: str, *opt
     return done.returncode, output, json.loads(lines[0][len("RESULT "):])
 
 
-@pytest.fixture(scope="module")
-def stub(demo_server):
-    address, _ = demo_server
-    with grpc.insecure_channel(address) as channel:
-        yield pb_grpc.StampAuthServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def auth(demo_server):
-    return [("authorization", f"Bearer {demo_server[1]}")]
-
-
-def identity_ids(stub, auth) -> list[str]:
+def identity_ids(demo_stub, demo_auth) -> list[str]:
     ids, token = [], ""
     while True:
-        page = stub.ListIdentities(pb.ListIdentitiesRequest(page_size=1000, page_token=token), metadata=auth,
+        page = demo_stub.ListIdentities(pb.ListIdentitiesRequest(page_size=1000, page_token=token), metadata=demo_auth,
                                    timeout=30)
         ids += [identity.identity_id for identity in page.identities]
         if not (token := page.next_page_token):
@@ -109,24 +96,24 @@ def signature(number: int) -> pb.SpecimenInput:
                                                                              filename=path.name))
 
 
-def python_walkthrough(stub, auth, identity_id: str) -> dict:
+def python_walkthrough(demo_stub, demo_auth, identity_id: str) -> dict:
     """The example's verification steps made from Python against the same server: what the C++ client must have
     reported. The identity is deleted afterwards."""
-    stub.CreateIdentity(pb.CreateIdentityRequest(identity=pb.Identity(identity_id=identity_id),
-                                                 specimens=[signature(1), signature(2)]), metadata=auth, timeout=60)
+    demo_stub.CreateIdentity(pb.CreateIdentityRequest(identity=pb.Identity(identity_id=identity_id),
+                                                 specimens=[signature(1), signature(2)]), metadata=demo_auth, timeout=60)
     try:
-        image = stub.VerifyImage(pb.VerifyImageRequest(identity_id=identity_id, kind=pb.MARK_KIND_SIGNATURE,
-                                                       image=signature(3).image), metadata=auth, timeout=60)
-        stub.EnrollSpecimens(pb.EnrollSpecimensRequest(identity_id=identity_id, specimens=[signature(3)]),
-                             metadata=auth, timeout=60)
+        image = demo_stub.VerifyImage(pb.VerifyImageRequest(identity_id=identity_id, kind=pb.MARK_KIND_SIGNATURE,
+                                                       image=signature(3).image), metadata=demo_auth, timeout=60)
+        demo_stub.EnrollSpecimens(pb.EnrollSpecimensRequest(identity_id=identity_id, specimens=[signature(3)]),
+                             metadata=demo_auth, timeout=60)
         documents = {}
         for name in ("letter-signed.jpg", "letter-other-signer.jpg"):
-            documents[name] = stub.VerifyDocument(pb.VerifyDocumentRequest(
+            documents[name] = demo_stub.VerifyDocument(pb.VerifyDocumentRequest(
                 document=pb.DocumentData(content=(SAMPLES / name).read_bytes(), filename=name),
-                claims=[pb.Claim(identity_id=identity_id, kind=pb.MARK_KIND_SIGNATURE)]), metadata=auth, timeout=60)
+                claims=[pb.Claim(identity_id=identity_id, kind=pb.MARK_KIND_SIGNATURE)]), metadata=demo_auth, timeout=60)
         return {"image": image.decision, "documents": documents}
     finally:
-        stub.DeleteIdentity(pb.DeleteIdentityRequest(identity_id=identity_id), metadata=auth, timeout=60)
+        demo_stub.DeleteIdentity(pb.DeleteIdentityRequest(identity_id=identity_id), metadata=demo_auth, timeout=60)
 
 
 def assert_decision(reported: dict, expected: pb.Decision):
@@ -143,7 +130,7 @@ def assert_decision(reported: dict, expected: pb.Decision):
         assert reported["score"] < reported["threshold"] - reported["review_band"] + 1e-6
 
 
-def test_cpp_example_walkthrough(example, demo_server, stub, auth):
+def test_cpp_example_walkthrough(example, demo_server, demo_stub, demo_auth):
     address, token = demo_server
     prefix = f"cpp-test-{uuid.uuid4().hex[:12]}"
     code, output, result = run_example(example, address, token, prefix)
@@ -154,9 +141,9 @@ def test_cpp_example_walkthrough(example, demo_server, stub, auth):
     assert result["health"] == "SERVING"
 
     # 2-4. the decisions are the server's: the same calls from Python give the same numbers
-    info = stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=auth, timeout=30)
+    info = demo_stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=demo_auth, timeout=30)
     signature_model = next(m for m in info.models if m.kind == pb.MARK_KIND_SIGNATURE)
-    expected = python_walkthrough(stub, auth, f"py-{prefix}")
+    expected = python_walkthrough(demo_stub, demo_auth, f"py-{prefix}")
     identity_id = result["identity_id"]
     assert identity_id == f"{prefix}-jansen"
     assert result["signature_specimens"] == 3
@@ -209,13 +196,13 @@ def test_cpp_example_walkthrough(example, demo_server, stub, auth):
     # clean up: everything it created was deleted, with its specimens, and is gone from the store
     deleted = {entry["identity_id"]: entry["specimens"] for entry in result["deleted"]}
     assert deleted == {identity: (3 if identity == identity_id else 0) for identity in created}
-    assert not [identity for identity in identity_ids(stub, auth) if identity.startswith(prefix)]
+    assert not [identity for identity in identity_ids(demo_stub, demo_auth) if identity.startswith(prefix)]
     with pytest.raises(grpc.RpcError) as raised:
-        stub.GetIdentity(pb.GetIdentityRequest(identity_id=identity_id), metadata=auth, timeout=30)
+        demo_stub.GetIdentity(pb.GetIdentityRequest(identity_id=identity_id), metadata=demo_auth, timeout=30)
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_cpp_example_fails_on_a_bad_token(example, demo_server, stub, auth):
+def test_cpp_example_fails_on_a_bad_token(example, demo_server, demo_stub, demo_auth):
     """An unexpected error makes the example exit non-zero with the status it got, after cleaning up."""
     address, _ = demo_server
     prefix = f"cpp-test-{uuid.uuid4().hex[:12]}"
@@ -224,7 +211,7 @@ def test_cpp_example_fails_on_a_bad_token(example, demo_server, stub, auth):
     assert result["health"] == "SERVING"  # the health service needs no token
     assert "CreateIdentity failed with UNAUTHENTICATED" in output
     assert result["deleted"] == []
-    assert not [identity for identity in identity_ids(stub, auth) if identity.startswith(prefix)]
+    assert not [identity for identity in identity_ids(demo_stub, demo_auth) if identity.startswith(prefix)]
 
 
 def test_cpp_example_usage(example):

@@ -15,7 +15,6 @@ import pytest
 from conftest import SAMPLES, missing
 
 from stampauth.v1 import stampauth_pb2 as pb
-from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
 
@@ -58,28 +57,16 @@ def run_example(node: str, address: str, token: str, *options: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stub(demo_server):
-    address, _ = demo_server
-    with grpc.insecure_channel(address) as channel:
-        yield pb_grpc.StampAuthServiceStub(channel)
+def server_info(demo_stub, demo_auth) -> pb.GetServerInfoResponse:
+    return demo_stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=demo_auth, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def auth(demo_server):
-    return [("authorization", f"Bearer {demo_server[1]}")]
-
-
-@pytest.fixture(scope="module")
-def server_info(stub, auth) -> pb.GetServerInfoResponse:
-    return stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=auth, timeout=30)
-
-
-def list_all(stub, auth) -> list[str]:
-    return [i.identity_id for i in stub.ListIdentities(pb.ListIdentitiesRequest(page_size=1000), metadata=auth,
+def list_all(demo_stub, demo_auth) -> list[str]:
+    return [i.identity_id for i in demo_stub.ListIdentities(pb.ListIdentitiesRequest(page_size=1000), metadata=demo_auth,
                                                        timeout=30).identities]
 
 
-def test_node_example_walkthrough(node, demo_server, stub, auth, server_info):
+def test_node_example_walkthrough(node, demo_server, demo_stub, demo_auth, server_info):
     result = run_example(node, *demo_server)
     signature_model = next(m for m in server_info.models if m.kind == pb.MARK_KIND_SIGNATURE)
 
@@ -122,7 +109,7 @@ def test_node_example_walkthrough(node, demo_server, stub, auth, server_info):
     listed = [id_ for page in listing["pages"] for id_ in page]
     assert listed == sorted(set(listed))
     assert all(listed.count(id_) == 1 for id_ in created)
-    assert sorted(list_all(stub, auth) + created) == listed
+    assert sorted(list_all(demo_stub, demo_auth) + created) == listed
 
     error = result["error"]
     assert error["code"] == "INVALID_ARGUMENT"
@@ -135,7 +122,7 @@ def test_node_example_walkthrough(node, demo_server, stub, auth, server_info):
     assert {c["identity_id"]: c["deleted_specimen_count"] for c in result["cleanup"]}[identity["identity_id"]] == 2
     for id_ in created:
         with pytest.raises(grpc.RpcError) as failure:
-            stub.GetIdentity(pb.GetIdentityRequest(identity_id=id_), metadata=auth, timeout=30)
+            demo_stub.GetIdentity(pb.GetIdentityRequest(identity_id=id_), metadata=demo_auth, timeout=30)
         assert failure.value.code() == grpc.StatusCode.NOT_FOUND
 
 
