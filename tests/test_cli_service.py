@@ -62,7 +62,8 @@ def test_enroll_list_show_verify_identify_and_delete(where, capsys):
     assert code == 0 and "GENUINE" in out and "similarity" in out
 
     code, out, _ = run(capsys, "identify", SIGNATURES[1], "--top-k", "3", "--json", *where)
-    assert code == 0 and json.loads(out)["candidates"][0]["identity_id"] == signer
+    candidates = json.loads(out)["candidates"]  # the shared server may hold other identities with these images
+    assert code == 0 and signer in [c["identity_id"] for c in candidates if c["score"] >= candidates[0]["score"] - 1e-4]
 
     specimen = shown["specimen_list"][0]["specimen_id"]
     code, out, _ = run(capsys, "identities", "delete-specimen", specimen, *where)
@@ -203,6 +204,7 @@ def test_batch_csv_against_a_server(batch_folder, tmp_path, capsys, demo_server,
     code, _, err = run(capsys, "batch", folder, "--claims", claims, "--out", out, "--server", address, "--only-claimed")
     assert code == 0 and "5 of 5 document(s) already have a record" in err
     assert len(list(csv.DictReader(out.open()))) == len(rows)
+    assert run(capsys, "identities", "delete", signer, "--server", address)[0] == 0
 
 
 def test_batch_refuses_a_bad_claims_file(batch_folder, tmp_path, capsys):

@@ -92,7 +92,9 @@ def test_verify_image_compare_and_identify(client, signer):
     assert decision.verdict is Verdict.GENUINE and decision.score >= decision.threshold
     assert decision.references_used == 3 and len(decision.reference_ids) == 3
     candidates = client.identify(SIGNATURES[1], top_k=3)
-    assert candidates and candidates[0][0].identity_id == signer
+    # other tests on the shared server may enroll the same sample images: the signer is (among) the best
+    best = candidates[0][1].score
+    assert signer in [identity.identity_id for identity, d in candidates if d.score >= best - 1e-6]
     assert client.compare(SIGNATURES[0], other).score < same.score
 
 
