@@ -190,7 +190,11 @@ def _decode_raster(data: bytes, kind: str, limits: InputLimits, what: str, max_f
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
         if image is None:
             raise InvalidInput(f"the {what} is a corrupt {kind.upper()} file: it cannot be decoded")
-        return [(image, image.shape[1] / width if reduction > 1 else 1.0, (width, height))]
+        if reduction == 1:
+            return [(image, 1.0, None)]
+        if (image.shape[1] > image.shape[0]) != (width > height):  # EXIF orientation turned the page a quarter
+            width, height = height, width
+        return [(image, image.shape[1] / width, (width, height))]
     if frames > limits.max_pages:
         raise ResourceExhausted(
             f"the {what} has more than {limits.max_pages} pages, the limit; split the document"

@@ -185,3 +185,20 @@ def test_pdf_pages_render_at_the_working_size_with_full_size_page_coordinates():
     assert max(small.image.shape[:2]) == 1600 and small.scale < 0.5
     assert (small.width, small.height) == (full.width, full.height) and small.dpi == full.dpi == 300
     assert decode_document(content, pdf_dpi=100, working_long_side=1600)[0].scale == 1.0  # already small
+
+
+def test_a_large_jpeg_turned_by_its_exif_orientation_keeps_the_turned_page_size():
+    """Regression: the half-size decode took the page size from the JPEG header, which is before the EXIF turn."""
+    import io as stdio
+
+    from PIL import Image
+
+    stored = Image.fromarray(_letterhead(3508, 2480)[:, :, ::-1])  # landscape pixels ...
+    exif = stored.getexif()
+    exif[0x0112] = 6  # ... shown turned 90 degrees clockwise: a portrait page
+    buffer = stdio.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif)
+    full = decode_document(buffer.getvalue())[0]
+    small = decode_document(buffer.getvalue(), working_long_side=1600)[0]
+    assert (full.width, full.height) == (2480, 3508)
+    assert (small.width, small.height) == (2480, 3508) and small.image.shape[:2] == (1754, 1240)
