@@ -14,8 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stampauth.detection.model import N_KINDS, SIZE_MULTIPLE, STRIDE
-from stampauth.detection.types import KINDS, Box, Detection
+from stampauth.detection.types import KINDS, N_KINDS, SIZE_MULTIPLE, STRIDE, Box, Detection
 from stampauth.errors import FailedPrecondition
 from stampauth.modeling.card import known_fields, models_dir
 
@@ -103,18 +102,33 @@ class MarkDetector:
     LiteRT export (``lite_model``, a :class:`stampauth.modeling.litert.LiteRTModel`, resized per page shape).
     """
 
-    def __init__(self, card: DetectorCard, keras_model, lite_model=None):
-        import tensorflow as tf
-
+    def __init__(self, card: DetectorCard, keras_model=None, lite_model=None, load_keras=None):
+        """``keras_model`` None: ``load_keras()`` loads it on first use (LiteRT serves without it, see MarkEncoder)."""
         self.card = card
-        self.model = keras_model
-        self._predict = tf.function(
-            lambda batch: keras_model(batch, training=False),
-            input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
-        )
+        self._keras = keras_model
+        self._load_keras = load_keras
+        self._compiled = None
         self._lite = lite_model
         self.runtime = "keras" if lite_model is None else "litert"
         self.kernel_map(np.full((64, 64, 3), 255, np.uint8))  # trace or allocate once at load
+
+    @property
+    def model(self):
+        """The Keras model (loaded on first use when LiteRT serves)."""
+        if self._keras is None:
+            self._keras = self._load_keras()
+        return self._keras
+
+    @property
+    def _predict(self):
+        """The Keras model as one compiled graph, any page size (built on first use)."""
+        if self._compiled is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._compiled = tf.function(lambda batch: model(batch, training=False),
+                                         input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        return self._compiled
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """``(1, h, w, 3) float32 -> (1, h/4, w/4, N_OUTPUTS)`` with the chosen runtime; safe from any thread."""
@@ -160,8 +174,7 @@ def load_detector(directory: str | Path | None = None, runtime: str | None = Non
     export (``models/mark_detector.tflite``) is present and intact, else Keras
     (:func:`stampauth.modeling.litert.choose_runtime`).
     """
-    import keras
-
+    from stampauth.modeling.card import load_keras_model
     from stampauth.modeling.litert import load_for
 
     base = Path(directory) if directory else models_dir()
@@ -172,5 +185,6 @@ def load_detector(directory: str | Path | None = None, runtime: str | None = Non
             "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
         )
     card = DetectorCard.from_json(card_path.read_text())
-    return MarkDetector(card, keras.saving.load_model(weights, compile=False),
-                        load_for(card.tflite, base, DETECTOR_FILE, runtime))
+    lite = load_for(card.tflite, base, DETECTOR_FILE, runtime)
+    return MarkDetector(card, None if lite is not None else load_keras_model(weights), lite,
+                        load_keras=lambda: load_keras_model(weights))

@@ -16,13 +16,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from stampauth.detection.types import KINDS
-
-STRIDE = 4  # output map cell, in input pixels
-N_KINDS = len(KINDS)
-#: Output channels: ``[0, N_KINDS)`` kernel probabilities; then per kind 4 log edge distances (l, t, r, b).
-N_OUTPUTS = N_KINDS * 5
-SIZE_MULTIPLE = 32  # inputs are padded to a multiple of the deepest stride
+from stampauth.detection.types import N_KINDS, N_OUTPUTS, STRIDE
 
 
 def _conv(x, filters: int, name: str, stride: int = 1, dilation: int = 1, separable: bool = True):

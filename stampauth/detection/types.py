@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 #: The mark kinds the detector knows, in the order of its output channels.
 KINDS: tuple[str, ...] = ("signature", "stamp")
+# The network's geometry, here (not in ``model``) so that serving needs no Keras import.
+STRIDE = 4  # output map cell, in input pixels
+N_KINDS = len(KINDS)
+#: Output channels: ``[0, N_KINDS)`` kernel probabilities; then per kind 4 log edge distances (l, t, r, b).
+N_OUTPUTS = N_KINDS * 5
+SIZE_MULTIPLE = 32  # inputs are padded to a multiple of the deepest stride
 
 
 @dataclass(frozen=True)

@@ -85,21 +85,37 @@ class MarkEncoder:
     :class:`stampauth.modeling.litert.LiteRTModel`), which gives the same embeddings faster.
     """
 
-    def __init__(self, card: ModelCard, keras_model, lite_model=None):
-        import tensorflow as tf
-
+    def __init__(self, card: ModelCard, keras_model=None, lite_model=None, load_keras=None):
+        """``keras_model`` None: ``load_keras()`` loads it when something asks for :attr:`model`. LiteRT serves
+        without it, so a server never loads TensorFlow (seconds and hundreds of MB)."""
         self.card = card
-        self.model = keras_model
-        height, width, channels = card.input_shape
-        self._embed = tf.function(
-            lambda batch: keras_model(batch, training=False),
-            input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],
-            reduce_retracing=True,
-        )
+        self._keras = keras_model
+        self._load_keras = load_keras
+        self._compiled = None
         self._lite = lite_model
         self.runtime = "keras" if lite_model is None else "litert"
         self._batcher = None
+        height, width, _ = card.input_shape
         self.embed(np.zeros((1, height, width), np.float32))  # trace or allocate at load, not on the first call
+
+    @property
+    def model(self):
+        """The Keras model (loaded on first use when LiteRT serves)."""
+        if self._keras is None:
+            self._keras = self._load_keras()
+        return self._keras
+
+    @property
+    def _embed(self):
+        """The Keras model as one compiled graph with a fixed input signature (built on first use)."""
+        if self._compiled is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._compiled = tf.function(lambda batch: model(batch, training=False),
+                                         input_signature=[tf.TensorSpec([None, *self.card.input_shape], tf.float32)],
+                                         reduce_retracing=True)
+        return self._compiled
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """``(n, H, W, C) float32 -> (n, embedding_dim)`` with the chosen runtime; safe from any thread."""
@@ -196,9 +212,6 @@ def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | 
     export (``models/<name>.tflite``) is present and intact, else Keras
     (:func:`stampauth.modeling.litert.choose_runtime`).
     """
-    import keras
-
-    import stampauth.modeling.layers  # noqa: F401  (registers custom layers for deserialization)
     from stampauth.modeling.litert import load_for
 
     if kind not in MODEL_FILES:
@@ -212,5 +225,15 @@ def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | 
             "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
         )
     card = ModelCard.from_json(card_path.read_text())
-    model = keras.saving.load_model(weights, compile=False)
-    return MarkEncoder(card, model, load_for(card.tflite, base, MODEL_FILES[kind], runtime))
+    lite = load_for(card.tflite, base, MODEL_FILES[kind], runtime)
+    return MarkEncoder(card, None if lite is not None else load_keras_model(weights), lite,
+                       load_keras=lambda: load_keras_model(weights))
+
+
+def load_keras_model(path: Path):
+    """A shipped ``.keras`` file (custom layers registered first)."""
+    import keras
+
+    import stampauth.modeling.layers  # noqa: F401  (registers custom layers for deserialization)
+
+    return keras.saving.load_model(path, compile=False)
