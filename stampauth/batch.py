@@ -172,9 +172,10 @@ def _error_code(error: StampAuthError) -> str:
     code = getattr(error, "grpc_code", None)
     if code is not None:
         return code.name
-    from stampauth.client import ERROR_OF_STATUS
+    from stampauth.server.errors import STATUS_OF
 
-    return next((c.name for c, cls in ERROR_OF_STATUS.items() if type(error) is cls), "UNKNOWN")
+    code = STATUS_OF.get(type(error))
+    return code.name if code is not None else "UNKNOWN"
 
 
 def verify_one(client, item: BatchItem, args) -> dict:

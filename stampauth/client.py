@@ -31,7 +31,7 @@ import grpc
 import numpy as np
 
 from stampauth import errors
-from stampauth.detection.types import Box, Detection
+from stampauth.detection.types import Detection
 from stampauth.documents import (ClaimOutcome, ClaimResult, DocumentClaim, DocumentDetection, DocumentVerification,
                                  MarkVerification, PageSummary)
 from stampauth.scoring import Decision, Verdict
@@ -39,6 +39,8 @@ from stampauth.store.base import IdentityRecord, ResultPage, SpecimenRecord
 from stampauth.text.types import MarkText, NearbyConfig, OcrOptions, TextMatch, TextSpan, TextStatus
 from stampauth.v1 import stampauth_pb2 as pb
 from stampauth.v1 import stampauth_pb2_grpc as pb_grpc
+from stampauth.server.convert import KIND_FROM_PROTO, KIND_TO_PROTO, box_from_proto, claim_to_proto, claims_from_proto
+from stampauth.server.errors import STATUS_OF
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -47,25 +49,11 @@ ImageLike = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, "I
 DocumentLike = Union[str, os.PathLike, bytes, bytearray, memoryview]
 ClaimLike = Union[str, DocumentClaim]
 
-KIND_TO_PROTO = {"signature": pb.MARK_KIND_SIGNATURE, "stamp": pb.MARK_KIND_STAMP}
-KIND_FROM_PROTO = {v: k for k, v in KIND_TO_PROTO.items()}
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # the server's own limit (64 MiB documents plus framing)
 UPLOAD_ABOVE_BYTES = 3 * 1024 * 1024  # larger documents stream in chunks (proxies often cap messages at 4 MiB)
 UPLOAD_CHUNK_BYTES = 1024 * 1024
-
-ERROR_OF_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidInput,
-    grpc.StatusCode.NOT_FOUND: errors.NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
-    grpc.StatusCode.UNIMPLEMENTED: errors.Unimplemented,
-    grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
-    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
-    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
-    grpc.StatusCode.CANCELLED: errors.Cancelled,
-    grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
-}
+# the server's one mapping of the library's errors to status codes, read the other way round
+ERROR_OF_STATUS = {code: error for error, code in STATUS_OF.items()}
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -162,15 +150,11 @@ def specimen_from_proto(s: pb.Specimen) -> SpecimenRecord:
                           s.height, s.model_version, _time(s.create_time), s.note)
 
 
-def _box(b: pb.BoundingBox) -> Box:
-    return Box(b.x_min, b.y_min, b.x_max, b.y_max)
-
-
 def _mark(m: pb.DetectedMark) -> tuple[Detection, MarkText]:
-    spans = tuple(TextSpan(s.text, _box(s.box), s.confidence, s.position, s.source) for s in m.nearby_text)
+    spans = tuple(TextSpan(s.text, box_from_proto(s.box), s.confidence, s.position, s.source) for s in m.nearby_text)
     status = {pb.TEXT_STATUS_READ: TextStatus.READ,
               pb.TEXT_STATUS_BUDGET_EXCEEDED: TextStatus.BUDGET_EXCEEDED}.get(m.text_status, TextStatus.NOT_REQUESTED)
-    return Detection(KIND_FROM_PROTO.get(m.kind, ""), _box(m.box), m.detection_score, m.page_number), MarkText(spans, status)
+    return Detection(KIND_FROM_PROTO.get(m.kind, ""), box_from_proto(m.box), m.detection_score, m.page_number), MarkText(spans, status)
 
 
 def _pages(pages) -> list[PageSummary]:
@@ -188,20 +172,6 @@ def detection_from_proto(r: pb.DetectMarksResponse) -> DocumentDetection:
                              _texts(list(texts)))
 
 
-def claim_from_proto(c: pb.Claim) -> DocumentClaim:
-    region = _box(c.region) if c.HasField("region") else None
-    return DocumentClaim(c.identity_id, KIND_FROM_PROTO.get(c.kind), c.page_number, region, tuple(c.expected_text))
-
-
-def claim_to_proto(claim: DocumentClaim) -> pb.Claim:
-    message = pb.Claim(identity_id=claim.identity_id, kind=KIND_TO_PROTO.get(claim.kind or "", 0),
-                       page_number=claim.page_number, expected_text=list(claim.expected_text))
-    if claim.region is not None:
-        r = claim.region
-        message.region.CopyFrom(pb.BoundingBox(x_min=int(r.x0), y_min=int(r.y0), x_max=int(r.x1), y_max=int(r.y1)))
-    return message
-
-
 def verification_from_proto(r: pb.VerifyDocumentResponse) -> DocumentVerification:
     verifications, marks, texts = [], {}, {}
     for v in r.verifications:
@@ -213,7 +183,7 @@ def verification_from_proto(r: pb.VerifyDocumentResponse) -> DocumentVerificatio
             match = TextMatch(t.expected, t.found, t.score, t.threshold, t.matched, t.position)
         verifications.append(MarkVerification(v.mark.mark_index, mark, v.identity_id, decision_from_proto(v.decision), match))
     claim_results = [
-        ClaimResult(claim_from_proto(c.claim), ClaimOutcome(pb.ClaimOutcome.Name(c.outcome).removeprefix("CLAIM_OUTCOME_")),
+        ClaimResult(claims_from_proto([c.claim])[0], ClaimOutcome(pb.ClaimOutcome.Name(c.outcome).removeprefix("CLAIM_OUTCOME_")),
                     Verdict(pb.Verdict.Name(c.verdict).removeprefix("VERDICT_")),
                     c.mark_index if c.HasField("mark_index") else None, c.explanation, c.chosen_by_text)
         for c in r.claim_results
