@@ -57,15 +57,15 @@ def make_page(dpi: int, n_marks: int, seed: int = 0) -> np.ndarray:
 
     rng = np.random.default_rng([seed, dpi, n_marks])
     style = random_style(np.random.default_rng([samples.SEED, 0]))
-    design = samples._seal_design()
+    design = samples.seal_design()
     # the sample letter without its marks (blank signature, seal painted out), then the marks in their slots
-    base = samples._letter(np.full((10, 10, 3), 255, np.uint8), design, 20, f"B-{seed}")
+    base = samples.letter(np.full((10, 10, 3), 255, np.uint8), design, 20, f"B-{seed}")
     base[1150:1600, 700:1100] = 255
     slots = [(140, 1180), (720, 1180), (140, 1420), (720, 1420), (140, 940), (720, 940)]
     for k in range(n_marks):
         x, y = slots[k]
         if k % 2 == 0:
-            crop = samples._signature_crop(style, 30 + k + int(rng.integers(0, 5)))
+            crop = samples.signature_crop(style, 30 + k + int(rng.integers(0, 5)))
             h, w = crop.shape[:2]
             region = base[y + 120 - h:y + 120, x:x + w]
             np.minimum(region, crop[: region.shape[0], : region.shape[1]], out=region)

@@ -24,7 +24,7 @@ INK_BGR = (130, 40, 20)  # blue ballpoint
 SEED = 20261122
 
 
-def _signature_crop(style, sample: int) -> np.ndarray:
+def signature_crop(style, sample: int) -> np.ndarray:
     """One signature as a scanned crop ``(H, W, 3) uint8`` BGR, ink on white paper."""
     coverage = render_signature(style, np.random.default_rng([SEED, 1, sample]), height_px=90)
     crop = np.full((*coverage.shape, 3), 255.0, np.float32)
@@ -32,7 +32,7 @@ def _signature_crop(style, sample: int) -> np.ndarray:
     return np.pad(crop.astype(np.uint8), ((12, 12), (12, 12), (0, 0)), constant_values=255)
 
 
-def _seal_design():
+def seal_design():
     rng = np.random.default_rng([SEED, 2])
     return next(d for d in (random_design(rng) for _ in range(500)) if d.kind == "seal")
 
@@ -44,7 +44,7 @@ def _stamp_crop(design, impression: int, diameter_px: int = 260) -> np.ndarray:
     return crop
 
 
-def _letter(signature: np.ndarray, design, impression: int, reference: str) -> np.ndarray:
+def letter(signature: np.ndarray, design, impression: int, reference: str) -> np.ndarray:
     """A printed A4 letter at 150 dpi (1240 x 1754) with the signature on the signature line and the seal."""
     from PIL import Image, ImageDraw
 
@@ -82,7 +82,7 @@ def write_samples(out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     (out / "specimens").mkdir(parents=True, exist_ok=True)
     style = random_style(np.random.default_rng([SEED, 0]))
-    design = _seal_design()
+    design = seal_design()
     written = []
 
     def save(path: Path, image: np.ndarray, *params) -> None:
@@ -90,12 +90,12 @@ def write_samples(out_dir: str | Path) -> list[Path]:
         written.append(path)
 
     for k in range(1, 4):
-        save(out / "specimens" / f"{SIGNER_ID}-signature-{k}.png", _signature_crop(style, k))
+        save(out / "specimens" / f"{SIGNER_ID}-signature-{k}.png", signature_crop(style, k))
         save(out / "specimens" / f"{SEAL_ID}-{k}.png", _stamp_crop(design, k))
-    genuine = _letter(_signature_crop(style, 10), design, 10, "2026/0417")
+    genuine = letter(signature_crop(style, 10), design, 10, "2026/0417")
     save(out / "letter-signed.jpg", genuine, cv2.IMWRITE_JPEG_QUALITY, 88)
-    other_hand = _signature_crop(random_style(np.random.default_rng([SEED, 6])), 11)
-    save(out / "letter-other-signer.jpg", _letter(other_hand, design, 11, "2026/0418"), cv2.IMWRITE_JPEG_QUALITY, 88)
+    other_hand = signature_crop(random_style(np.random.default_rng([SEED, 6])), 11)
+    save(out / "letter-other-signer.jpg", letter(other_hand, design, 11, "2026/0418"), cv2.IMWRITE_JPEG_QUALITY, 88)
     # the genuine letter again as an image-only PDF page at 150 dpi, the way scanners write them
     from PIL import Image
 
