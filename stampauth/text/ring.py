@@ -220,6 +220,53 @@ def _border_lines(mask: np.ndarray, length: float) -> np.ndarray:
     return cv2.dilate(runs, np.ones((5, 3), np.uint8)) > 0
 
 
+def _dotted_lines(mask: np.ndarray, minor: float) -> np.ndarray:
+    """The dotted rings in an unwrapped ring ``mask (rows, cols) uint8`` -> ``(rows, cols) bool``.
+
+    A ring of dots beside the text is no border to :func:`_border_lines` (no long runs), yet left in, it
+    becomes a row of specks under the letters that runs through the gaps between a seal's phrases, so the
+    strip is never cut there and its upright and upside-down text end up on one line (measured: a
+    top+bottom seal read at CER 0.67).  Unwrapped, the dots are small components (at most 0.1 of the minor
+    semi-axis high; neighbouring dots may merge into chains) at one depth (centres within 0.015 minor), at
+    least 10 of them, together as wide as a third of the ring and found in at least 12 of its 36 sectors,
+    and at most 0.6 as high as the strip's letters (the other components of at least 0.06 minor).  A text
+    row of small letters is as high as the letters themselves, and a line's full stops are too few.
+    """
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    found = np.zeros(mask.shape, bool)
+    if count <= 10:
+        return found
+    height = stats[:, cv2.CC_STAT_HEIGHT]
+    small = height <= 0.1 * minor
+    small[0] = False
+    ids = np.flatnonzero(small)
+    if ids.size < 10:
+        return found
+    rows = centroids[ids, 1]
+    left, width = stats[ids, cv2.CC_STAT_LEFT], stats[ids, cv2.CC_STAT_WIDTH]
+    window = max(2.0, 0.015 * minor)
+    turn = mask.shape[1]
+    dotted = np.zeros(count, bool)
+    for row in np.unique(np.round(rows)):
+        near = np.abs(rows - row) <= window
+        if near.sum() < 10 or width[near].sum() < turn / 3 or dotted[ids[near]].all():
+            continue
+        sectors = np.zeros(36, bool)
+        for x, w in zip(left[near], width[near]):
+            sectors[int(x * 36 / turn):int((x + w - 1) * 36 / turn) + 1] = True
+        if sectors.sum() < 12:
+            continue
+        others = np.ones(count, bool)
+        others[0] = False
+        others[ids[near]] = False
+        letters = height[others & (height >= 0.06 * minor)]
+        if letters.size >= 3 and np.median(height[ids[near]]) <= 0.6 * np.median(letters):
+            dotted[ids[near]] = True
+    if dotted.any():
+        found = cv2.dilate(dotted[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return found
+
+
 def _to_tile(ink: np.ndarray) -> np.ndarray:
     """``ink (h, w) float32`` -> dark text on white ``(h, w) uint8``.  No gain: the ink is already
     normalised, and darkening blurred bold letters fills their counters (measured: worse readings)."""
@@ -252,7 +299,7 @@ def _unwrap_ring(ink: np.ndarray, soft: np.ndarray, ellipse: _Ellipse) -> _Ring 
     mask = (polar > 0.12).astype(np.uint8)
     if not mask.any():
         return None
-    lines = _border_lines(mask, 0.22 * ellipse.minor)
+    lines = _border_lines(mask, 0.22 * ellipse.minor) | _dotted_lines(mask, ellipse.minor)
     text = np.where(lines, 0, mask)
     # the text band: the strongest run of rows that are neither border nor blank, the outer one preferred;
     # smoothed over about half a cap height so a few rows of a border's ragged edge cannot win
@@ -416,6 +463,7 @@ def _ring_segments(ring: _Ring) -> list[tuple[np.ndarray, float]]:
     # a speck on its own is no text; a tiny piece between two gaps is most often a broken star
     pieces = [(x0, x1) for x0, x1 in pieces if x1 - x0 >= 0.4 * TARGET_CAP_PX]
     xscale = resized.shape[1] / strip.shape[1]
+    pieces = [part for piece in pieces for part in _split_at_sides(piece, used, ring.angle, xscale)]
     out = []
     for x0, x1 in pieces:
         c0 = int(x0 / xscale)
@@ -424,6 +472,34 @@ def _ring_segments(ring: _Ring) -> list[tuple[np.ndarray, float]]:
         out.append((_to_tile(resized[:, max(0, x0 - pad):x1 + pad]),
                     math.atan2(float(np.sin(angle).sum()), float(np.cos(angle).sum()))))
     return out
+
+
+def _split_at_sides(piece: tuple[int, int], used: np.ndarray, angle: np.ndarray, xscale: float
+                    ) -> list[tuple[int, int]]:
+    """Cut a piece ``[x0, x1)`` of the scaled strip at its widest word gap on each side of the stamp (within
+    30 degrees of the horizontal through its centre): where a seal's top text (clockwise) meets its bottom
+    text (counter-clockwise), which must be read in opposite directions.  Most seals separate them by a
+    star or a wide gap, which already cut the strip; a smeared star or a dotted ring can close that gap.
+    Text that runs all round is then read in two pieces, both clockwise, at a word break.
+    ``used (W,)``: columns of the scaled strip with ink; ``angle (cols,)``: direction of each strip column."""
+    x0, x1 = piece
+    gaps = np.flatnonzero(np.diff(np.concatenate([[0], (~used[x0:x1]).astype(np.int8), [0]])))
+    best: dict[bool, tuple[int, int]] = {}  # side (right of the centre?) -> (gap width, middle column)
+    for start, end in zip(gaps[::2], gaps[1::2]):
+        width = end - start
+        if width < 0.45 * TARGET_CAP_PX:  # a letter gap, not a word break
+            continue
+        middle = x0 + (start + end) // 2
+        direction = float(angle[min(angle.size - 1, int(middle / xscale))])
+        if abs(math.sin(direction)) > 0.5:
+            continue
+        side = math.cos(direction) > 0
+        if width > best.get(side, (0, 0))[0]:
+            best[side] = (width, middle)
+    cuts = sorted(middle for _, middle in best.values())
+    edges = [x0] + cuts + [x1]
+    parts = [(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return [(a, b) for a, b in parts if b - a >= 0.4 * TARGET_CAP_PX]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -653,10 +729,12 @@ def choose_stamp_text(words: dict[str, list[OcrWord]], prefix: str = "") -> Stam
     for k in sorted(pieces):
         read = pieces[k]
         direction = max(("cw", "ccw"), key=lambda d: scores[k][d])
-        if k in angles and _turns_into(read.get("cw", []), read.get("ccw", [])):
-            # the same letters either way round: the side of the stamp decides (text in the lower half of an
-            # upright seal mostly reads counter-clockwise; measured: a tie margin on the scores instead
-            # also turned the lower pieces of text that runs all around, and lost more than it won)
+        unsure = not any(w.confidence >= MIN_WORD_CONFIDENCE for d in ("cw", "ccw") for w in read.get(d, []))
+        if k in angles and (unsure or _turns_into(read.get("cw", []), read.get("ccw", []))):
+            # the same letters either way round, or no confident word either way (a blurred, letter-spaced
+            # piece): the side of the stamp decides, as the stamp's confident pieces place its top (text in the
+            # lower half of an upright seal mostly reads counter-clockwise; measured: a tie margin on the scores
+            # instead also turned the lower pieces of text that runs all around, and lost more than it won)
             ux, uy = _up(scores, angles, k)
             along = math.cos(angles[k]) * ux + math.sin(angles[k]) * uy
             if abs(along) >= 0.5 * math.hypot(ux, uy):
