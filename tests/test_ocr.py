@@ -1,6 +1,7 @@
 """Nearby text: PDF text layers (no OCR), Tesseract on generated scans, the missing-binary error, the time
 budget, fuzzy name matching, and claims bound to marks by their text, through a real gRPC server."""
 
+import os
 import shutil
 
 import cv2
@@ -365,3 +366,36 @@ def test_estimate_skew_finds_the_angle_of_tilted_text_lines():
     for angle in (-2.0, 1.5, 3.0):
         tilted = cv2.warpAffine(mask, cv2.getRotationMatrix2D((450, 200), angle, 1.0), (900, 400))
         assert abs(estimate_skew(tilted) + angle) <= 0.5, angle  # the rotation that undoes the tilt
+
+
+def test_percentile_u8_matches_numpy():
+    from stampauth.text.nearby import percentile_u8
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 1000):
+        values = rng.integers(0, 256, n).astype(np.uint8)
+        for q in (0, 10, 50, 90, 100):
+            assert percentile_u8(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_line_position_goes_by_characters_and_never_by_string_hashing():
+    # Regression: a line with words in two bands took the band from max(set(...)), whose order follows the
+    # process's string hashing: the same page read differently from run to run.
+    import subprocess
+    import sys
+
+    script = (
+        "from stampauth.detection.types import Box\n"
+        "from stampauth.text.reader import group_lines\n"
+        "from stampauth.text.types import OcrWord\n"
+        "words = [(OcrWord('MW', Box(0, 0, 40, 30), 0.5, (1, 1, 1)), 'below'),"
+        " (OcrWord('Lalgou', Box(60, 0, 200, 30), 0.9, (1, 1, 1)), 'right'),"
+        " (OcrWord('AB', Box(0, 100, 40, 130), 0.9, (1, 1, 2)), 'left'),"
+        " (OcrWord('CD', Box(60, 100, 100, 130), 0.9, (1, 1, 2)), 'above')]\n"
+        "print([(s.text, s.position) for s in group_lines(words, 'tesseract')])\n")
+    seen = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(seen) == 1
+    answer = seen.pop()
+    assert "('MW Lalgou', 'right')" in answer  # the band with most characters
+    assert "('AB CD', 'above')" in answer  # a tie goes by the fixed band order

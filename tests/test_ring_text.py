@@ -74,6 +74,45 @@ def test_top_and_bottom_text_read_in_their_own_directions(engine, rotation):
     assert words.index("city") < words.index("republic")
 
 
+DOTTED = StampDesign(kind="seal", shape="round", width_mm=42, height_mm=42, ring_text="HORA INDUSTRIES",
+                     ring_text_bottom="SKIKYRUM", centre_text="ID 53283251", border_mm=(1.0,), inner_ring_mm=0.5,
+                     dotted_ring=True, ring_cap_mm=3.2, ink_bgr=(170, 60, 40), seed=11)
+
+
+def test_dotted_inner_ring_is_erased_and_the_ring_cut_between_top_and_bottom_text():
+    # Regression: the dots ran under the letters through the gaps at 3 and 9 o'clock, so the top text and the
+    # upside-down bottom text were one piece, read in one direction (CER 0.67).
+    tiles = stamp_text_tiles(_crop(DOTTED, 0.0))
+    pieces = [t for t in tiles if ":cw:" in t.tag]
+    assert len(pieces) >= 2
+    sides = {int(t.tag.rsplit(":", 1)[1]) for t in pieces}
+    assert any(200 <= d <= 340 for d in sides) and any(20 <= d <= 160 for d in sides)  # above and below the centre
+    for tile in pieces:  # no row of dots left along a piece's edge: each ink row is letters, not a dotted line
+        ink = tile.image < 128
+        rows = ink.any(axis=1)
+        assert ink[rows].mean(axis=1).max() < 0.6
+
+
+def test_dotted_lines_leaves_a_ring_of_small_letters_alone():
+    strip = np.zeros((60, 1200), np.uint8)
+    for x in range(10, 1190, 20):  # a text row all round: letters 14 px high, no taller letters beside them
+        strip[20:34, x:x + 12] = 1
+    assert not ring._dotted_lines(strip, 200.0).any()
+    letters = strip.copy()
+    letters[5:40:, 400:700] = 0
+    for x in (400, 450, 500):  # now letters 35 px high beside the row: that row is dots
+        letters[5:40, x:x + 25] = 1
+    found = ring._dotted_lines(letters, 200.0)
+    assert found[25, :390].any() and not found[20:34, 410:690].any()
+
+
+@needs_tesseract
+def test_dotted_seal_reads_top_and_bottom_text(engine):
+    reading = read_stamp_text(_crop(DOTTED, 15.0), engine)
+    words = normalize_ring(reading.ring_text).split()
+    assert "industries" in words and "skikyrum" in words, reading.ring_text
+
+
 @needs_tesseract
 def test_oval_stamp_is_unwrapped_along_its_ellipse(engine):
     reading = read_stamp_text(_crop(OVAL, 123.0), engine)

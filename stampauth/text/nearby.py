@@ -19,6 +19,7 @@ from stampauth.text.types import NearbyConfig, OcrWord
 
 TEXT_HEIGHT_PX = 30  # Tesseract reads best with characters about this tall (cap height of 10-pt print at 300 dpi)
 MAX_SKEW_DEG = 4.0
+BAND_ORDER = ("inside", "below", "above", "left", "right")  # the bands, in the order a word's place is looked up
 
 
 def _extent(multiple: float, size: float, config: NearbyConfig) -> float:
@@ -61,7 +62,7 @@ def context_boxes(band_boxes: dict[str, Box], config: NearbyConfig, page_width: 
 def position_of(word: Box, band_boxes: dict[str, Box]) -> str | None:
     """The band holding the word's centre (``inside`` first), or None."""
     cx, cy = (word.x0 + word.x1) / 2, (word.y0 + word.y1) / 2
-    for position in ("inside", "below", "above", "left", "right"):
+    for position in BAND_ORDER:
         band = band_boxes.get(position)
         if band is not None and band.x0 <= cx < band.x1 and band.y0 <= cy < band.y1:
             return position
@@ -98,13 +99,23 @@ def remove_coloured_ink(bgr: np.ndarray, mark_region: tuple[int, int, int, int])
     return np.where(ink & ~print_under, 255, gray).astype(np.uint8)
 
 
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of uint8 ``values`` from their histogram: the same
+    figure without sorting a region's pixels (which took a tenth of the OCR preparation time)."""
+    counts = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    rank = q / 100.0 * (counts[-1] - 1)
+    low = int(np.searchsorted(counts, np.floor(rank), side="right"))
+    high = int(np.searchsorted(counts, np.ceil(rank), side="right"))
+    return float(low + (high - low) * (rank - np.floor(rank)))
+
+
 def ink_mask(gray: np.ndarray, region: np.ndarray) -> np.ndarray:
     """``gray (H, W) uint8`` -> ``(H, W) uint8`` 255 where there is ink: Otsu's threshold over ``region`` (a bool
     mask), but never closer to the paper's tone than 45 levels, so blank noisy paper does not turn into "ink"."""
     smooth = cv2.medianBlur(gray, 3)
     values = smooth[region] if region.any() else smooth.ravel()
     otsu, _ = cv2.threshold(values.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    paper = float(np.percentile(values, 90))
+    paper = percentile_u8(values, 90)
     return np.where(smooth < min(otsu, paper - 45), 255, 0).astype(np.uint8)
 
 
@@ -146,7 +157,11 @@ def remove_big_strokes(mask: np.ndarray, region: tuple[int, int, int, int], heig
 
 def lines_reaching(mask: np.ndarray, region: tuple[int, int, int, int], height: float) -> np.ndarray:
     """The ink of ``mask (H, W) uint8`` that belongs to text lines reaching into ``region`` (x0, y0, x1, y1): letters
-    closer than about a character height side by side form a line; other print is dropped (less to OCR)."""
+    closer than about a character height side by side form a line; other print is dropped (less to OCR).
+
+    (Tried: also dropping lines of one ink component narrower than 2.5 text heights, specks such as a removed
+    stamp's fringe: 10 % less area for Tesseract, but a higher nearby CER on all three development seeds.)
+    """
     reach = max(3, int(1.2 * height))
     lines = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 1)))
     count, labels = cv2.connectedComponents(lines, connectivity=8)

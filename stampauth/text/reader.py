@@ -17,7 +17,7 @@ import numpy as np
 from stampauth.detection.types import Box, Detection
 from stampauth.documents import crop_mark
 from stampauth.io import Page
-from stampauth.text.nearby import PreparedRegion, bands, context_boxes, position_of, prepare_region, union
+from stampauth.text.nearby import BAND_ORDER, PreparedRegion, bands, context_boxes, position_of, prepare_region, union
 from stampauth.text import ring
 from stampauth.text.tesseract import OcrTimeout, Tesseract, Tile, read_tiles
 from stampauth.text.types import MarkText, NearbyConfig, OcrWord, TextSpan, TextStatus
@@ -40,8 +40,8 @@ def group_lines(words: list[tuple[OcrWord, str | None]], source: str) -> list[Te
     in reading order (top to bottom, then left to right).
 
     A word joins a line when its vertical centre is within half a word height of the line's and it is at most
-    four word heights from one of its words horizontally. A line takes the position most of its in-band words
-    have, and is kept whole: a name that starts under a signature is not cut where the band ends. Lines with
+    four word heights from one of its words horizontally. A line takes the position that holds most of the
+    characters of its in-band words, and is kept whole: a name that starts under a signature is not cut where the band ends. Lines with
     no word in any band are dropped.
     """
     # Single-link clustering: two words share a line when they are level and close (union-find over pairs).
@@ -66,15 +66,18 @@ def group_lines(words: list[tuple[OcrWord, str | None]], source: str) -> list[Te
     lines = list(grouped.values())
     spans = []
     for line in lines:
-        positions = [p for _, p in line if p is not None]
-        if not positions:
+        in_band = [(w, p) for w, p in line if p is not None]
+        if not in_band:
             continue
         line.sort(key=lambda item: item[0].box.x0)
         line_words = [w for w, _ in line]
         box = Box(min(w.box.x0 for w in line_words), min(w.box.y0 for w in line_words),
                   max(w.box.x1 for w in line_words), max(w.box.y1 for w in line_words))
         confidence = float(np.mean([w.confidence for w in line_words]))
-        position = max(set(positions), key=positions.count)
+        # the band holding most of the line's characters; a tie goes to the first in BAND_ORDER (a fixed order:
+        # picking from a set made the answer depend on the process's string hashing)
+        weight = {p: sum(len(w.text) for w, q in in_band if q == p) for p in BAND_ORDER}
+        position = max(BAND_ORDER, key=lambda p: weight[p])
         spans.append(TextSpan(" ".join(w.text for w in line_words), box, confidence, position, source))
     spans.sort(key=lambda s: (s.box.y0, s.box.x0))
     return spans
