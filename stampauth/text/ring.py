@@ -123,8 +123,18 @@ def _ink(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ink = stamp_body(ink)
     bgr = to_bgr(crop)
     firm = ink > 0
-    if how != "colour" or bgr is None or firm.sum() < 50 or firm.all():
+    if firm.sum() < 50 or firm.all():
         return ink, ink
+    if how != "colour" or bgr is None:
+        # a black or grey stamp: its darkness above the paper's, so thin strokes that Otsu broke stay whole
+        gray = cv2.medianBlur(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr is not None else crop, 3)
+        darkness = 255.0 - gray.astype(np.float32)
+        floor = float(np.percentile(darkness[~firm], 90)) + 4.0
+        top = float(np.percentile(darkness[firm], 95))
+        if top <= floor + 8:
+            return ink, ink
+        soft = np.clip((darkness - floor) / (top - floor), 0, 1).astype(np.float32)
+        return ink, np.maximum(soft, ink)
     chroma, hue = chroma_and_hue(cv2.medianBlur(bgr, 3))
     centre = dominant_hue(hue[firm], chroma[firm])
     distance = np.abs(hue.astype(np.int16) - centre)
@@ -226,9 +236,9 @@ def _dotted_lines(mask: np.ndarray, minor: float) -> np.ndarray:
     A ring of dots beside the text is no border to :func:`_border_lines` (no long runs), yet left in, it
     becomes a row of specks under the letters that runs through the gaps between a seal's phrases, so the
     strip is never cut there and its upright and upside-down text end up on one line (measured: a
-    top+bottom seal read at CER 0.67).  Unwrapped, the dots are small components (at most 0.1 of the minor
+    top+bottom seal read at CER 0.67).  Unwrapped, the dots are small components (at most 0.12 of the minor
     semi-axis high; neighbouring dots may merge into chains) at one depth (centres within 0.015 minor), at
-    least 10 of them, together as wide as a third of the ring and found in at least 12 of its 36 sectors,
+    least 10 of them, together as wide as 0.3 of the ring and found in at least 12 of its 36 sectors,
     and at most 0.6 as high as the strip's letters (the other components of at least 0.06 minor).  A text
     row of small letters is as high as the letters themselves, and a line's full stops are too few.
     """
@@ -237,7 +247,7 @@ def _dotted_lines(mask: np.ndarray, minor: float) -> np.ndarray:
     if count <= 10:
         return found
     height = stats[:, cv2.CC_STAT_HEIGHT]
-    small = height <= 0.1 * minor
+    small = height <= 0.12 * minor
     small[0] = False
     ids = np.flatnonzero(small)
     if ids.size < 10:
@@ -249,7 +259,7 @@ def _dotted_lines(mask: np.ndarray, minor: float) -> np.ndarray:
     dotted = np.zeros(count, bool)
     for row in np.unique(np.round(rows)):
         near = np.abs(rows - row) <= window
-        if near.sum() < 10 or width[near].sum() < turn / 3 or dotted[ids[near]].all():
+        if near.sum() < 10 or width[near].sum() < 0.3 * turn or dotted[ids[near]].all():
             continue
         sectors = np.zeros(36, bool)
         for x, w in zip(left[near], width[near]):
