@@ -182,9 +182,13 @@ def read_marks_text(page: Page, marks: list[Detection], engine: Tesseract, confi
         started = time.monotonic()
         words: dict[str, list[OcrWord]] | None = {}
         by_mode: dict[int, list[Tile]] = {}  # one call per page segmentation mode (one call when they agree)
+        # the stamps' tiles first, then the bands': a call's tiles affect each other's readings, and this order
+        # read rings better on all three development seeds (ring CER 0.200/0.127/0.287 -> 0.199/0.099/0.270,
+        # nearby CER unchanged but for seed 31's clean pages, 0.9 -> 1.8 %)
+        for job in chunk:
+            by_mode.setdefault(ring.RING_PSM, []).extend(job.stamp_tiles)
         for job in chunk:
             by_mode.setdefault(NEARBY_PSM, []).extend(job.tiles)
-            by_mode.setdefault(ring.RING_PSM, []).extend(job.stamp_tiles)
         for psm, tiles in by_mode.items():
             remaining = None if deadline is None else deadline - time.monotonic()
             if not tiles:

@@ -36,9 +36,11 @@ Later (2026-11-22), chosen on development seeds 7, 31 and 99 of ``stampauth eval
 stamp (:func:`_split_at_sides`), a piece with no confident word either way turned by the stamp's top as its
 confident pieces place it, and black or grey stamps read from their darkness rather than their Otsu mask.  Ring
 CER read stamp by stamp over the three seeds' 87 ring stamps: 0.211 -> 0.174; page by page (``stampauth eval ocr
---seed S``): 0.255 / 0.180 / 0.288 -> 0.200 / 0.127 / 0.287, and 0.166 -> 0.136 on seed 2026.  Tried and not
-kept: a tie margin of 10 % on the direction scores decided by the stamp's top (one big win, three losses on
-short words of text running all round).
+--seed S``): 0.255 / 0.180 / 0.288 -> 0.200 / 0.127 / 0.287, and 0.166 -> 0.136 on seed 2026; with a page's
+stamp tiles placed before its band tiles in the Tesseract call (:mod:`stampauth.text.reader`): 0.199 / 0.099 /
+0.270, and 0.128 on seed 2026.  Tried and not kept: a tie margin of 10 % on the direction scores decided by the
+stamp's top (one big win, three losses on short words of text running all round); treating dashed borders like
+dotted rings (no gain).
 """
 
 from __future__ import annotations
