@@ -146,6 +146,14 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     assert encoder.card.training["steps"] == 2 and len(encoder.card.training["validation_writers"]) == 1
     assert set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
     assert (tmp_path / "run" / "ckpt").is_dir()  # checkpoints to resume from
+    # another training seed with the first run's writer split keeps its validation writers (ensembles, spread)
+    other = tmp_path / "other"
+    assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(other), "--run-dir",
+                     str(tmp_path / "run-other"), "--cache", "", "--steps", "1", "--val-writers", "1",
+                     "--writers-per-batch", "2", "--seed", "5", "--split-seed", "1234", "--log-every", "1"]) == 0
+    second = load_encoder("signature", other).card.training
+    assert second["seed"] == 5 and second["split_seed"] == 1234
+    assert second["validation_writers"] == encoder.card.training["validation_writers"]
 
 
 @pytest.fixture(scope="module")

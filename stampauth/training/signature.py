@@ -208,7 +208,10 @@ def train(args) -> dict:
 
     keras.utils.set_random_seed(args.seed)
     marks = read_labels(args.data)
-    train_writers, val_writers = split_writers([m.writer for m in marks], args.val_writers, args.seed)
+    # the writer split has a seed of its own, so runs that differ only in their training seed (an ensemble, a
+    # measure of run-to-run spread) keep the same validation writers
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train_writers, val_writers = split_writers([m.writer for m in marks], args.val_writers, split_seed)
     log.info("writers: %d training, %d validation %s", len(train_writers), len(val_writers), val_writers)
     crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
     sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
@@ -251,6 +254,7 @@ def train(args) -> dict:
         training={
             "data": Path(args.data).name,
             "seed": args.seed,
+            "split_seed": split_seed,
             "steps": args.steps,
             "train_writers": train_writers,
             "validation_writers": val_writers,
@@ -261,7 +265,8 @@ def train(args) -> dict:
             "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
             "parameters": int(encoder.count_params()),
             "train_seconds": round(train_seconds, 1),
-            "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --steps {args.steps}"
+            "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --split-seed {split_seed}"
+                        f" --steps {args.steps}"
                         f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                         f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
                         f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
@@ -278,6 +283,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/signature", help="checkpoints (resume from here)")
     parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="seed of the training/validation writer split (default: --seed)")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--val-writers", type=int, default=16)
