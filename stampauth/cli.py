@@ -179,6 +179,10 @@ def cmd_train(args) -> int:
         from stampauth.training import stamp
 
         stamp.main(args.extra)
+    elif args.what == "signature-ensemble":
+        from stampauth.training import signature
+
+        signature.main_ensemble(args.extra)
     else:
         from stampauth.training import signature
 
@@ -296,9 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|stamp|detector --help')",
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|detector --help')",
                                 add_help=False)
-    train.add_argument("what", choices=["signature", "stamp", "detector"])
+    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "detector"])
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")

@@ -134,7 +134,7 @@ def test_heldout_needs_the_cards_validation_writers(labelled_set, capsys):
     assert "validation writers" in capsys.readouterr().err
 
 
-def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, labelled_set):
+def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, labelled_set, capsys):
     from stampauth.modeling.card import load_encoder
 
     out = tmp_path / "models"
@@ -154,6 +154,33 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     second = load_encoder("signature", other).card.training
     assert second["seed"] == 5 and second["split_seed"] == 1234
     assert second["validation_writers"] == encoder.card.training["validation_writers"]
+
+    # the two runs as one ensemble: one model, embeddings side by side, cosine = the mean of the members' cosines
+    joined = tmp_path / "ensemble"
+    assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(out), str(other),
+                     "--out", str(joined), "--cache", ""]) == 0
+    ensemble = load_encoder("signature", joined, runtime="keras")
+    assert ensemble.card.embedding_dim == 256 and len(ensemble.card.training["ensemble_of"]) == 2
+    members = [load_encoder("signature", folder, runtime="keras") for folder in (out, other)]
+    canvases = np.random.default_rng(0).random((3, *encoder.card.input_shape[:2])).astype(np.float32)
+    together = ensemble.embed(canvases)
+    apart = [member.embed(canvases) for member in members]
+    assert together.shape == (3, 256) and np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    expected = np.mean([a @ a.T for a in apart], axis=0)
+    assert np.allclose(together @ together.T, expected, atol=1e-5)
+    # members of other writer splits do not mix: a clear error, exit code 2
+    from stampauth.datasets import split_writers
+
+    writers = ["000", "001", "002"]
+    seed = next(s for s in range(1, 100) if split_writers(writers, 1, s) != split_writers(writers, 1, 1234))
+    assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(tmp_path / "third"), "--run-dir",
+                     str(tmp_path / "run-third"), "--cache", "", "--steps", "1", "--val-writers", "1",
+                     "--writers-per-batch", "2", "--seed", str(seed), "--log-every", "1"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(out),
+                     str(tmp_path / "third"), "--out", str(tmp_path / "bad"), "--cache", ""]) == 2
+    assert "--split-seed" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "signature_encoder.keras").exists()
 
 
 @pytest.fixture(scope="module")

@@ -70,3 +70,23 @@ def siamese_model(encoder: keras.Model) -> keras.Model:
     second = keras.Input(shape, name="second")
     similarity = CosineSimilarity(name="cosine")([encoder(first), encoder(second)])
     return keras.Model([first, second], similarity, name="siamese")
+
+
+def ensemble_encoder(members: list[keras.Model], name: str = "ensemble_encoder") -> keras.Model:
+    """Encoders of one input shape, trained apart -> one encoder whose cosine similarity is their mean.
+
+    Input as each member's; output ``(batch, n * d)``: the members' unit embeddings side by side, times
+    ``1 / sqrt(n)``, so the output is a unit vector again and the dot product of two outputs is the mean of the
+    members' cosine similarities. Serving, storage and identification see one model with a wider embedding.
+    """
+    shape = members[0].input_shape[1:]
+    if any(member.input_shape[1:] != shape for member in members):
+        raise ValueError("ensemble members must take the same input shape")
+    inputs = keras.Input(shape, name="ink")
+    outputs = []
+    for index, member in enumerate(members):
+        member.name = f"member{index}"  # two members saved under one name would collide in the .keras file
+        outputs.append(member(inputs))
+    joined = layers.Concatenate(name="members")(outputs)
+    scaled = layers.Rescaling(1.0 / len(members) ** 0.5, name="mean_of_cosines")(joined)
+    return keras.Model(inputs, scaled, name=name)

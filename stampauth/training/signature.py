@@ -204,7 +204,6 @@ def train(args) -> dict:
     import keras
 
     from stampauth.modeling.architectures import mark_encoder
-    from stampauth.modeling.card import ModelCard
 
     keras.utils.set_random_seed(args.seed)
     marks = read_labels(args.data)
@@ -231,7 +230,41 @@ def train(args) -> dict:
     train_seconds = train_siamese(encoder, sampler.batch, args.steps, args.lr, args.run_dir, args.checkpoint_every,
                                   args.log_every, monitor)
 
-    # Scoring settings: priors from training writers, decisions chosen on validation writers.
+    training = {
+        "data": Path(args.data).name,
+        "seed": args.seed,
+        "split_seed": split_seed,
+        "steps": args.steps,
+        "train_writers": train_writers,
+        "validation_writers": val_writers,
+        "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged"
+                 f" + {args.imitations_per_writer} synthetic imitations) + {args.synthetic_writers_per_batch} simulated"
+                 f" writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
+        "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
+        "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
+        "parameters": int(encoder.count_params()),
+        "train_seconds": round(train_seconds, 1),
+        "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --split-seed {split_seed}"
+                    f" --steps {args.steps}"
+                    f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
+                    f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
+                    f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
+                    f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
+    }
+    return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training)
+
+
+def finish(encoder, out, embedding_dim: int, marks, crops, train_writers, val_writers, seed: int, training: dict) -> dict:
+    """Choose the scoring of a trained ``encoder`` and write it with its card to ``out``; returns the card.
+
+    Priors (the mean and spread of same-writer similarities) come from the training writers' genuine marks; the
+    normalisation, thresholds per reference count, review band and calibration are chosen on the validation
+    writers (:func:`choose_scoring`).
+    """
+    from stampauth.modeling.card import ModelCard
+
+    val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
+    val_marks = [marks[i] for i in val_indices]
     train_indices = [i for i, m in enumerate(marks) if m.writer in set(train_writers) and m.genuine]
     train_embeddings = embed_clean(encoder, crops, train_indices, PREPROCESS)
     pair_similarities = []
@@ -241,40 +274,72 @@ def train(args) -> dict:
         pair_similarities += block[np.triu_indices(len(rows), 1)].tolist()
     prior_mean, prior_std = float(np.mean(pair_similarities)), float(np.std(pair_similarities))
     val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
-    scoring, report = choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, args.seed)
+    scoring, report = choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed)
     log.info("scoring chosen on validation writers: %s; candidates %s", scoring, report)
 
-    card = save_with_card(encoder, args.out, "signature_encoder", "signature", lambda version: ModelCard(
+    card = save_with_card(encoder, out, "signature_encoder", "signature", lambda version: ModelCard(
         name="signature_encoder",
         kind="signature",
         version=version,
-        embedding_dim=args.embedding_dim,
+        embedding_dim=embedding_dim,
         preprocess=PREPROCESS,
         scoring=scoring,
-        training={
-            "data": Path(args.data).name,
-            "seed": args.seed,
-            "split_seed": split_seed,
-            "steps": args.steps,
-            "train_writers": train_writers,
-            "validation_writers": val_writers,
-            "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged"
-                     f" + {args.imitations_per_writer} synthetic imitations) + {args.synthetic_writers_per_batch} simulated"
-                     f" writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
-            "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
-            "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
-            "parameters": int(encoder.count_params()),
-            "train_seconds": round(train_seconds, 1),
-            "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --split-seed {split_seed}"
-                        f" --steps {args.steps}"
-                        f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
-                        f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
-                        f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
-                        f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
-            "scoring_candidates_on_validation": report,
-        },
+        training={**training, "scoring_candidates_on_validation": report},
     ))
     return asdict(card)
+
+
+def ensemble(args) -> dict:
+    """``stampauth train signature-ensemble``: signature encoders trained apart (same writer split, other seeds)
+    -> one encoder scoring the mean of their cosine similarities (:func:`~stampauth.modeling.architectures.
+    ensemble_encoder`), with its scoring chosen afresh on the validation writers."""
+    from stampauth.modeling.architectures import ensemble_encoder
+    from stampauth.modeling.card import ModelCard, load_keras_model
+
+    cards, models = [], []
+    for directory in args.members:
+        base = Path(directory)
+        if not (base / "signature_encoder.json").is_file():
+            raise InvalidInput(f"{base} holds no signature_encoder.json: give folders written by stampauth train signature")
+        cards.append(ModelCard.from_json((base / "signature_encoder.json").read_text()))
+        models.append(load_keras_model(base / "signature_encoder.keras"))
+    if len(cards) < 2:
+        raise InvalidInput("an ensemble needs at least two --members")
+    first = cards[0].training
+    for card in cards[1:]:
+        if card.preprocess != cards[0].preprocess or card.training.get("validation_writers") != first.get("validation_writers"):
+            raise InvalidInput(f"{card.version} was trained with other preprocessing or another writer split than "
+                               f"{cards[0].version}: train members with the same --split-seed")
+    if cards[0].preprocess != PREPROCESS:
+        raise InvalidInput("the members' preprocessing is not this version's: retrain them")
+    marks = read_labels(args.data)
+    crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
+    encoder = ensemble_encoder(models)
+    embedding_dim = int(sum(card.embedding_dim for card in cards))
+    training = {
+        "data": Path(args.data).name,
+        "seed": first.get("split_seed", first.get("seed")),
+        "split_seed": first.get("split_seed", first.get("seed")),
+        "train_writers": first["train_writers"],
+        "validation_writers": first["validation_writers"],
+        "ensemble_of": [{"version": card.version, "seed": card.training.get("seed"),
+                         "train_seconds": card.training.get("train_seconds"), "command": card.training.get("command")}
+                        for card in cards],
+        "parameters": int(encoder.count_params()),
+        "train_seconds": round(sum(float(card.training.get("train_seconds") or 0) for card in cards), 1),
+        "command": (f"stampauth train signature-ensemble --data {Path(args.data).name} --members "
+                    + " ".join(f"<seed {card.training.get('seed')}>" for card in cards)),
+    }
+    return finish(encoder, args.out, embedding_dim, marks, crops, first["train_writers"], first["validation_writers"],
+                  int(training["seed"]), training)
+
+
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="the labelled signature set the members were trained on")
+    parser.add_argument("--members", nargs="+", required=True,
+                        help="folders of trained signature encoders (stampauth train signature --out), same --split-seed")
+    parser.add_argument("--out", default="models", help="where the ensemble's .keras file and its card go")
+    parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -304,6 +369,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> None:
     run_command("signature", __doc__.splitlines()[0], add_arguments, train, "scoring", argv)
+
+
+def main_ensemble(argv=None) -> None:
+    run_command("signature-ensemble", ensemble.__doc__.splitlines()[0], add_ensemble_arguments, ensemble, "scoring", argv)
 
 
 if __name__ == "__main__":
