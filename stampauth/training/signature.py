@@ -11,6 +11,9 @@
   because batch ``i`` is drawn from ``rng(seed, i)``, reproduces the same run.
 * At the end the scoring (normalisation, threshold, review band, calibration) is chosen on the
   validation writers and written with the weights into the model card.
+* ``stampauth train signature-ensemble --members A B``: runs of this recipe with other training seeds and one
+  writer split (``--split-seed``) joined into one model whose similarity is the mean of theirs; its scoring is
+  chosen the same way (:func:`ensemble`).
 """
 
 from __future__ import annotations
