@@ -110,7 +110,7 @@ def test_litert_detector_maps_and_detections_equal_keras(detectors):
 def test_shipped_exports_are_small_and_recorded_in_their_cards(stem):
     record = json.loads((models_dir() / f"{stem}.json").read_text())["tflite"]
     path = models_dir() / record["file"]
-    assert path.stat().st_size <= 2 * 1024 * 1024
+    assert path.stat().st_size <= 10 * 1000 * 1000  # the limit for shipped weights (10 MB); ensembles are larger
     assert file_sha256(path) == record["sha256"]
     assert file_sha256(models_dir() / f"{stem}.keras") == record["source_sha256"]
     assert 0 <= record["max_abs_diff"] <= 1e-4

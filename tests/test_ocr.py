@@ -244,7 +244,9 @@ def test_detect_marks_with_ocr_returns_the_text_under_each_signature(stub, style
 @needs_tesseract
 def test_verify_document_binds_the_claim_to_the_signature_above_its_name(stub, styles):
     # The claimed person's genuine signature stands in the other signatory's slot; their own slot has another hand.
-    page, _, _ = signed_page([(signature_ink(styles[0], 21, 90), "P. de Vries, Secretary"),
+    # It is one of the enrolled specimens: this test is about which mark a claim binds to, not about how surely the
+    # model knows a synthetic hand (an unseen sample of it, e.g. 21, scores at the edge of the review band).
+    page, _, _ = signed_page([(signature_ink(styles[0], 2, 90), "P. de Vries, Secretary"),
                               (signature_ink(styles[1], 3, 90), "J. Jansen, Director")])
     request = pb.VerifyDocumentRequest(document=pb.DocumentData(content=encode(page)),
                                        claims=[pb.Claim(identity_id="jansen", kind=SIG)])
