@@ -25,8 +25,12 @@ apt_install() {
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 command -v tesseract >/dev/null 2>&1 || apt_install tesseract-ocr
 # Fonts for the synthetic page generator (training data); it falls back to Pillow's font without them.
+# Print, then printed script (logos) and handwriting (dates and notes that are not signatures).
 [ -e /usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf ] ||
   apt_install fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-urw-base35 fonts-crosextra-carlito fonts-linuxlibertine || true
+[ -e /usr/share/fonts/opentype/lobster/lobster.otf ] && [ -e /usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf ] ||
+  apt_install fonts-lobster fonts-lobstertwo fonts-dancingscript fonts-dkg-handwriting fonts-ecolier-court fonts-breip \
+    fonts-femkeklaver fonts-humor-sans fonts-comic-neue || true
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$python" -m venv .venv; }
 fi

@@ -71,3 +71,54 @@ def test_regression_handwritten_notes_at_low_resolution():
     for seed in range(30):
         _hand_annotations(page, np.random.default_rng(seed), dpi=50.0)
     assert page.min() < 200, "some ink landed"
+
+
+def test_script_and_handwriting_fonts_are_drawn_only_on_request(monkeypatch):
+    from stampauth.synth import fonts
+
+    def named(paths):
+        return [p.rsplit("/", 1)[-1].lower() for p in paths]
+
+    # body text never comes out in a handwriting or display-script font, whatever the machine has installed
+    for name in named(fonts.font_files()):
+        assert not name.startswith(fonts.SPECIAL_FONTS["script"] + fonts.SPECIAL_FONTS["hand"]), name
+    # without any such font installed, "hand" and "script" still give a font (an italic print one, or any)
+    monkeypatch.setattr(fonts, "special_font_files", lambda style: ())
+    assert fonts.random_font(np.random.default_rng(0), 20, "hand") is not None
+    assert fonts.random_font(np.random.default_rng(0), 20, "script") is not None
+
+
+def test_handwritten_dates_and_entries_are_ink_but_not_marks():
+    from stampauth.synth.documents import _fill_by_hand, _handwriting, _handwritten_date, _script_lettering
+
+    rng = np.random.default_rng(4)
+    dates = [_handwritten_date(rng) for _ in range(50)]
+    assert all(any(ch.isdigit() for ch in d) for d in dates) and len(set(dates)) > 40
+    coverage = _handwriting(rng, "3/13/85", 40)
+    assert coverage.dtype == np.float32 and coverage.max() > 0.5 and coverage.shape[1] > coverage.shape[0]
+    logo = _script_lettering(rng, "Lorimar", 40)
+    assert logo.dtype == np.uint8 and logo.max() == 255 and logo.shape[1] > 2 * logo.shape[0]
+    page = np.full((600, 500, 3), 245.0, np.float32)
+    _fill_by_hand(page, np.random.default_rng(1), [(50, 100 + 60 * i, 200, "date") for i in range(6)], dpi=120.0)
+    assert page.min() < 150, "dates were written on the page"
+
+
+def test_many_pages_carry_handwritten_entries():
+    """Dates and form entries by hand (hard negatives: handwriting that is not a signature) land on many pages."""
+    from stampauth.synth import documents
+
+    written = []
+    original = documents._fill_by_hand
+
+    def spy(page, rng, slots, dpi):
+        before = page.copy()
+        original(page, rng, slots, dpi)
+        written.append(not np.array_equal(before, page))
+
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "_fill_by_hand", spy)
+        for index in range(20):
+            generate_page(np.random.default_rng([21, index]), None, long_side=400)
+    assert sum(written) >= 3, written

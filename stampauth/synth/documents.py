@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 PAPER_INCHES = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
 PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a mark's box
+# Raised whenever a seed's pages change, so that caches of rendered pages (training) are not reused across
+# generator versions. 2: script-font logos, black line-art logos, handwritten dates and form entries, larger
+# and fainter signatures.
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -210,14 +214,45 @@ def _logo(canvas: _Canvas, rng, x: int, y: int, size: int) -> tuple[int, int]:
     return width, size
 
 
+def _script_lettering(rng, text: str, height: int) -> np.ndarray:
+    """``text`` set in a printed script font (Lobster, Dancing Script, Zapf Chancery), often heavy, sometimes
+    with a swash under it: ``(h, w) uint8`` (255 = ink), cropped to the ink."""
+    font = fonts.random_font(rng, int(height * 1.3), "script")
+    width = int(font.getlength(text)) + height
+    layer = Image.new("L", (width, height * 2), 0)
+    draw = ImageDraw.Draw(layer)
+    draw.text((height // 4, height // 4), text, font=font, fill=255)
+    solid = np.asarray(layer).copy()
+    if rng.random() < 0.5:  # heavier weight than the font's own
+        bold = max(2, height // 14)
+        solid = cv2.dilate(solid, np.ones((bold, bold), np.uint8))
+    ys, xs = np.nonzero(solid > 127)
+    if len(xs) == 0:
+        return solid[:1, :1]
+    solid = solid[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    if rng.random() < 0.35:  # a swash: a printed tapering stroke under the name
+        h, w = solid.shape
+        swash = np.zeros((h + height // 3, w), np.uint8)
+        swash[:h] = solid
+        t = np.linspace(0.0, 1.0, 60)
+        pts = np.stack([w * (0.1 + 0.85 * t), h + height * 0.12 - np.sin(t * np.pi) * height * 0.1], 1)
+        for (ax, ay), (bx, by), tt in zip(pts[:-1], pts[1:], t):
+            cv2.line(swash, (int(ax), int(ay)), (int(bx), int(by)), 255, max(1, int(height * 0.09 * np.sin(tt * np.pi) + 1)), cv2.LINE_AA)
+        solid = swash
+    return solid
+
+
 def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int) -> tuple[int, int]:
     """A printed script logo (a company name in flowing letters, as on many letterheads): handwriting-like
     but solid, crisp and uniform, and not a signature. Returns its (width, height)."""
     from stampauth.synth.signatures import random_style, render_signature
 
-    coverage = render_signature(random_style(rng), rng, height_px=max(16, height))
-    bold = max(1, height // 12)
-    solid = cv2.dilate((coverage > 0.3).astype(np.uint8) * 255, np.ones((bold, bold), np.uint8))
+    if rng.random() < 0.65:  # a script typeface, as most such logos are
+        solid = _script_lettering(rng, _word(rng).capitalize() + ("" if rng.random() < 0.6 else " " + _word(rng).capitalize()), height)
+    else:  # a drawn one: a pen-trajectory name made solid and uniform
+        coverage = render_signature(random_style(rng), rng, height_px=max(16, height))
+        bold = max(1, height // 12)
+        solid = cv2.dilate((coverage > 0.3).astype(np.uint8) * 255, np.ones((bold, bold), np.uint8))
     h, w = solid.shape
     w = min(w, canvas.width - x - 1)
     h = min(h, canvas.height - y - 1)
@@ -243,6 +278,15 @@ def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
     outline = (printed_artwork(rng, size) > 0.5).astype(np.uint8) * 255
     h, w = outline.shape
     if x + w >= canvas.width or y + h >= canvas.height:
+        return
+    if rng.random() < 0.35:  # black line art, as printed (and faxed) letterheads carry
+        layer = Image.new("L", (canvas.width, canvas.height), 0)
+        layer.paste(Image.fromarray(outline), (x, y))
+        canvas.ink.paste(255, (0, 0), layer)
+        if rng.random() < 0.6:  # with the company's initials set in outlined capitals beside it
+            font = fonts.random_font(rng, max(8, int(size * 0.6)), "bold")
+            canvas.draw.text((x + w + size // 8, y + size // 5), "".join(_word(rng)[:1].upper() for _ in range(int(rng.integers(2, 4)))),
+                             font=font, fill=0, stroke_width=max(1, size // 30), stroke_fill=255)
         return
     flood = cv2.copyMakeBorder(outline, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     mask = np.zeros((h + 4, w + 4), np.uint8)
@@ -279,6 +323,69 @@ def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
         canvas.colour_layers.append((layer, colour))
 
 
+_MONTHS = ["Jan", "Feb", "March", "April", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec"]
+
+
+def _handwritten_date(rng) -> str:
+    day, month, year = int(rng.integers(1, 32)), int(rng.integers(1, 13)), int(rng.integers(1965, 2030))
+    forms = [f"{month}/{day}/{year % 100:02d}", f"{month}/{day}/{year}", f"{day}.{month}.{year % 100:02d}",
+             f"{month}-{day}-{year % 100:02d}", f"{_MONTHS[month - 1]} {day}, {year}", f"{day} {_MONTHS[month - 1]} {year}",
+             f"{month:02d}/{day:02d}/{year}"]
+    return forms[int(rng.integers(len(forms)))]
+
+
+def _handwritten_filler(rng) -> str:
+    """What a pen writes into a form field or a margin when it is not signing."""
+    choice = rng.random()
+    if choice < 0.3:
+        return _handwritten_date(rng)
+    if choice < 0.5:
+        return str(rng.choice(["$", "", ""])) + f"{rng.integers(1, 99999):,}" + ("" if rng.random() < 0.5 else f".{rng.integers(0, 100):02d}")
+    if choice < 0.65:
+        return str(rng.choice(["Room", "Ext.", "No.", "Ref", "File", "Tel."])) + f" {rng.integers(1, 9999)}"
+    if choice < 0.8:
+        return str(rng.choice(["OK", "N/A", "yes", "no", "approved", "done", "see attached", "copy", "FYI", "urgent", "paid"]))
+    return " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 3))))
+
+
+def _handwriting(rng, text: str, height: int) -> np.ndarray:
+    """``text`` written by hand (a handwriting font with the pen's slant, tilt and width varied): ink coverage
+    ``(h, w) float32`` in ``[0, 1]``, about ``height`` pixels from ascender to descender."""
+    font = fonts.random_font(rng, max(8, int(height * 1.1)), "hand")
+    width = int(font.getlength(text)) + 2 * height
+    layer = Image.new("L", (width, height * 3), 0)
+    ImageDraw.Draw(layer).text((height, height // 2), text, font=font, fill=255)
+    ink = np.asarray(layer, np.float32) / 255.0
+    h, w = ink.shape
+    slant, tilt = rng.uniform(-0.35, 0.1), rng.uniform(-5, 5)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), tilt, rng.uniform(0.9, 1.1))
+    matrix[0, 1] += slant
+    matrix[0, 2] -= slant * h / 2
+    ink = cv2.warpAffine(ink, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    pen = rng.random()
+    if pen < 0.25:
+        ink = cv2.dilate(ink, np.ones((2, 2), np.uint8))
+    elif pen < 0.4:
+        ink = cv2.erode(ink, np.ones((2, 2), np.uint8)) * 0.6 + ink * 0.4
+    ys, xs = np.nonzero(ink > 0.2)
+    if len(xs) == 0:
+        return ink[:1, :1]
+    return np.ascontiguousarray(ink[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]) * rng.uniform(0.7, 1.0)
+
+
+def _fill_by_hand(page: np.ndarray, rng, slots, dpi: float) -> None:
+    """Write dates and form entries by hand into the layout's ``hand_slots`` (unlabelled: not signatures)."""
+    colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
+    for x, baseline, width, kind in slots:
+        if rng.random() < 0.25:
+            continue  # left blank
+        text = _handwritten_date(rng) if kind == "date" else _handwritten_filler(rng)
+        coverage = _handwriting(rng, text, int(dpi * rng.uniform(0.13, 0.3)))
+        if coverage.shape[1] > 1.6 * max(width, dpi):
+            continue
+        _apply_ink(page, coverage, colour, x + int(rng.uniform(0, 0.2) * dpi), baseline - int(coverage.shape[0] * rng.uniform(0.75, 1.0)))
+
+
 def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
     """Unlabelled handwriting that is not a signature: margin notes, ticks, pen underlines and circles."""
     from stampauth.synth.signatures import random_style, render_signature
@@ -287,7 +394,10 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
     for _ in range(int(rng.integers(1, 4))):
         choice = rng.random()
-        if choice < 0.45:  # a line of small handwritten words
+        if choice < 0.3:  # a date, a number or a short note in a hand
+            coverage = _handwriting(rng, _handwritten_filler(rng), int(dpi * rng.uniform(0.13, 0.3)))
+            _apply_ink(page, coverage, colour, int(rng.uniform(0.05, 0.75) * W), int(rng.uniform(0.03, 0.95) * H))
+        elif choice < 0.6:  # a line of small handwritten words
             style = random_style(rng)
             height = max(12, int(dpi * rng.uniform(0.12, 0.22)))
             words = [render_signature(style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(2, 5)))]
@@ -361,6 +471,9 @@ def _vertical_number(canvas: _Canvas, rng) -> None:
 class _Layout:
     signature_slots: list[tuple[int, int, int]]  # (x centre, baseline y, line width) where someone signs
     text_bottom: int
+    # (x left, baseline y, width, "date" | "field") where a pen may fill in a date or a form field: handwriting
+    # that is not a signature
+    hand_slots: list[tuple[int, int, int, str]] = field(default_factory=list)
 
 
 def _layout_page(canvas: _Canvas, rng) -> _Layout:
@@ -384,7 +497,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
             _emblem(canvas, rng, ex, y, size)
         else:
             _clip_art(canvas, rng, ex, y, size)
-    if rng.random() < 0.2:
+    if rng.random() < 0.3:
         w, h = _script_logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 4), y, px(rng.uniform(20, 45)))
         y += h + px(8)
     elif rng.random() < 0.75:
@@ -423,6 +536,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
     spacing = rng.uniform(1.3, 2.1)
     n_blocks = int(rng.integers(1, 5))
     signature_reserve = px(150)
+    hand_slots: list[tuple[int, int, int, str]] = []
     for _ in range(n_blocks):
         if y > canvas.height - signature_reserve:
             break
@@ -435,6 +549,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
                 label = f"{_word(rng).capitalize()} {_word(rng)}:"
                 lw = canvas.text((x0, y), label, body_font)
                 canvas.draw.line([(x0 + lw + px(6), y + line_h), (x1, y + line_h)], fill=255, width=max(1, px(0.6)))
+                hand_slots.append((x0 + lw + px(12), y + line_h, x1 - x0 - lw - px(12), "field"))
                 y += int(line_h * 2.2)
 
     # Signature area: one or two signers, a closing, a line, a printed name and title.
@@ -457,7 +572,19 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         if rng.random() < 0.6:
             canvas.text((cx0, line_y + px(4) + int(line_h * 1.3)), " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 4)))), small_font)
         slots.append((cx0 + int(line_w * rng.uniform(0.3, 0.6)), line_y, line_w))
+    if columns and rng.random() < 0.35:  # a "Date" field beside or under the signature block
+        label = str(rng.choice(["Date", "Date:", "Dated:", "Datum:", "Le"]))
+        if columns == 1 and rng.random() < 0.6:
+            dx, dy = x0 + int((x1 - x0) * rng.uniform(0.55, 0.7)), line_y
+        else:
+            dx, dy = x0, line_y + int(line_h * rng.uniform(3.2, 4.2))
+        if dy < canvas.height - px(40):
+            lw = canvas.text((dx, dy - line_h), label, body_font)
+            canvas.draw.line([(dx + lw + px(4), dy), (min(x1, dx + lw + px(130)), dy)], fill=255, width=max(1, px(0.6)))
+            hand_slots.append((dx + lw + px(10), dy, px(110), "date"))
     y = line_y + line_h * 4
+    if rng.random() < 0.35:  # a date written by hand at the top of the page (received, filed, answered)
+        hand_slots.append((int(x0 + (x1 - x0) * rng.uniform(0.4, 0.8)), px(rng.uniform(30, 120)), px(110), "date"))
     if rng.random() < 0.4 and y < canvas.height - px(60):  # cc list / enclosures below the signature
         for _ in range(int(rng.integers(1, 5))):
             if y > canvas.height - px(40):
@@ -468,7 +595,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         canvas.text((canvas.width // 2, canvas.height - px(30)), f"- {rng.integers(1, 9)} -", small_font)
     if rng.random() < 0.3:
         _vertical_number(canvas, rng)
-    return _Layout(slots, y)
+    return _Layout(slots, y, hand_slots)
 
 
 # ----------------------------------------------------------------------------- ink
@@ -508,7 +635,8 @@ def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float) 
     if rng.random() < 0.1:  # a signature somewhere else (margin note, initials on a form)
         targets.append((int(rng.uniform(0.15, 0.85) * page.shape[1]), int(rng.uniform(0.2, 0.9) * page.shape[0]), int(dpi * 2)))
     for cx, line_y, line_w in targets:
-        height = int(dpi * rng.uniform(0.3, 0.8))  # 8-20 mm of ink height
+        # 8-20 mm of ink height; one in four a large, sprawling one (up to 33 mm)
+        height = int(dpi * (rng.uniform(0.3, 0.8) if rng.random() < 0.75 else rng.uniform(0.7, 1.3)))
         if bank is not None and len(bank) and rng.random() < 0.6:
             coverage = bank.sample(rng)
             scale = height / coverage.shape[0]
@@ -516,14 +644,14 @@ def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float) 
                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         else:
             coverage = _synthetic_signature(rng, height)
-        max_w = int(max(line_w * 1.4, dpi * 1.2))
+        max_w = int(max(line_w * 1.6, dpi * 1.5))
         if coverage.shape[1] > max_w:
             scale = max_w / coverage.shape[1]
             coverage = cv2.resize(coverage, (max_w, max(4, int(coverage.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         if rng.random() < 0.5:
             angle = rng.uniform(-12, 12)
             coverage = _rotate_coverage(coverage, angle)
-        coverage = coverage * rng.uniform(0.7, 1.0)
+        coverage = coverage * (rng.uniform(0.7, 1.0) if rng.random() < 0.85 else rng.uniform(0.35, 0.7))  # some faint
         x = int(cx - coverage.shape[1] / 2 + rng.uniform(-0.2, 0.2) * coverage.shape[1])
         y = int(line_y - coverage.shape[0] * rng.uniform(0.5, 1.0))  # usually crossing the signature line
         colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
@@ -662,8 +790,9 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
     for layer, colour in canvas.colour_layers:
         _apply_ink(page, np.asarray(layer, np.float32) / 255.0, colour, 0, 0)
 
-    if rng.random() < 0.2:
+    if rng.random() < 0.3:
         _hand_annotations(page, rng, dpi)
+    _fill_by_hand(page, rng, layout.hand_slots, dpi)
     signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi)
     stamp_boxes = _place_stamps(page, rng, layout.signature_slots, dpi, signature_boxes)
     marks = [("signature", b) for b in signature_boxes] + [("stamp", b) for b in stamp_boxes]

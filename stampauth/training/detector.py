@@ -68,7 +68,9 @@ def _worker_bank(source):
 def load_pages(cache_dir: Path, seed: int, count: int, long_side: int, bank_source, workers: int = 2) -> list:
     """The cached pages of ``seed`` (rendering missing shards first)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = "real" if bank_source else "synthetic"
+    from stampauth.synth.documents import GENERATOR_VERSION
+
+    tag = f"{'real' if bank_source else 'synthetic'}-g{GENERATOR_VERSION}"
     jobs = []
     for start in range(0, count, SHARD):
         path = cache_dir / f"pages-{seed}-{long_side}-{tag}-{start:06d}-{min(SHARD, count - start)}.pkl"
@@ -180,6 +182,7 @@ def train(args) -> dict:
 
     from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
     from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
+    from stampauth.synth.documents import GENERATOR_VERSION
 
     keras.utils.set_random_seed(args.seed)
     code_commit = git_commit()  # read now: the checkout may move on while a long run trains
@@ -262,6 +265,7 @@ def train(args) -> dict:
             "train_seconds": round(float(train_seconds.numpy()), 1),
             "wall_seconds_this_run": round(time.time() - started_all, 1),
             "code_commit": code_commit,
+            "generator_version": GENERATOR_VERSION,
             "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                         f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
                         f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"),
