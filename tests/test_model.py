@@ -46,10 +46,10 @@ def test_embeddings_are_unit_vectors_and_deterministic(encoder):
 def test_compiled_graph_is_not_retraced():
     encoder = load_encoder("signature", runtime="keras")  # the Keras graph (the default runtime is LiteRT)
     canvases = np.zeros((7,) + encoder.card.input_shape[:2], np.float32)
-    before = encoder._embed.experimental_get_tracing_count()
+    before = encoder._graph.compiled.experimental_get_tracing_count()
     for n in (1, 2, 7):
         encoder.embed(canvases[:n])
-    assert encoder._embed.experimental_get_tracing_count() == before
+    assert encoder._graph.compiled.experimental_get_tracing_count() == before
 
 
 def test_missing_model_files_fail_with_a_fix(tmp_path):

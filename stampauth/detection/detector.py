@@ -104,10 +104,10 @@ class MarkDetector:
 
     def __init__(self, card: DetectorCard, keras_model=None, lite_model=None, load_keras=None):
         """``keras_model`` None: ``load_keras()`` loads it on first use (LiteRT serves without it, see MarkEncoder)."""
+        from stampauth.modeling.graph import LazyKerasGraph
+
         self.card = card
-        self._keras = keras_model
-        self._load_keras = load_keras
-        self._compiled = None
+        self._graph = LazyKerasGraph((1, None, None, 3), keras_model, load_keras)
         self._lite = lite_model
         self.runtime = "keras" if lite_model is None else "litert"
         self.kernel_map(np.full((64, 64, 3), 255, np.uint8))  # trace or allocate once at load
@@ -115,26 +115,13 @@ class MarkDetector:
     @property
     def model(self):
         """The Keras model (loaded on first use when LiteRT serves)."""
-        if self._keras is None:
-            self._keras = self._load_keras()
-        return self._keras
-
-    @property
-    def _predict(self):
-        """The Keras model as one compiled graph, any page size (built on first use)."""
-        if self._compiled is None:
-            import tensorflow as tf
-
-            model = self.model
-            self._compiled = tf.function(lambda batch: model(batch, training=False),
-                                         input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-        return self._compiled
+        return self._graph.model
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """``(1, h, w, 3) float32 -> (1, h/4, w/4, N_OUTPUTS)`` with the chosen runtime; safe from any thread."""
         if self._lite is not None:
             return self._lite(batch)
-        return self._predict(batch).numpy()
+        return self._graph(batch)
 
     @property
     def version(self) -> str:

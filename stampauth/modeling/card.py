@@ -88,10 +88,10 @@ class MarkEncoder:
     def __init__(self, card: ModelCard, keras_model=None, lite_model=None, load_keras=None):
         """``keras_model`` None: ``load_keras()`` loads it when something asks for :attr:`model`. LiteRT serves
         without it, so a server never loads TensorFlow (seconds and hundreds of MB)."""
+        from stampauth.modeling.graph import LazyKerasGraph
+
         self.card = card
-        self._keras = keras_model
-        self._load_keras = load_keras
-        self._compiled = None
+        self._graph = LazyKerasGraph((None, *card.input_shape), keras_model, load_keras)
         self._lite = lite_model
         self.runtime = "keras" if lite_model is None else "litert"
         self._batcher = None
@@ -101,27 +101,13 @@ class MarkEncoder:
     @property
     def model(self):
         """The Keras model (loaded on first use when LiteRT serves)."""
-        if self._keras is None:
-            self._keras = self._load_keras()
-        return self._keras
-
-    @property
-    def _embed(self):
-        """The Keras model as one compiled graph with a fixed input signature (built on first use)."""
-        if self._compiled is None:
-            import tensorflow as tf
-
-            model = self.model
-            self._compiled = tf.function(lambda batch: model(batch, training=False),
-                                         input_signature=[tf.TensorSpec([None, *self.card.input_shape], tf.float32)],
-                                         reduce_retracing=True)
-        return self._compiled
+        return self._graph.model
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """``(n, H, W, C) float32 -> (n, embedding_dim)`` with the chosen runtime; safe from any thread."""
         if self._lite is not None:
             return self._lite(batch)
-        return self._embed(batch).numpy()
+        return self._graph(batch)
 
     def enable_batching(self, max_rows: int = 32) -> None:
         """Serve concurrent callers' small batches in shared model calls (:mod:`stampauth.modeling.batching`)."""
