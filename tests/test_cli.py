@@ -168,6 +168,15 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     assert together.shape == (3, 256) and np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     expected = np.mean([a @ a.T for a in apart], axis=0)
     assert np.allclose(together @ together.T, expected, atol=1e-5)
+    # an ensemble grows by giving its folder as a member: its members join one by one (here: the first run again)
+    grown = tmp_path / "grown"
+    assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(joined), str(out),
+                     "--out", str(grown), "--cache", ""]) == 0
+    three = load_encoder("signature", grown, runtime="keras")
+    assert three.card.embedding_dim == 384 and [m["seed"] for m in three.card.training["ensemble_of"]] == [1234, 5, 1234]
+    wide = three.embed(canvases)
+    expected = np.mean([a @ a.T for a in apart + apart[:1]], axis=0)
+    assert np.allclose(wide @ wide.T, expected, atol=1e-5)
     # members of other writer splits do not mix: a clear error, exit code 2
     from stampauth.datasets import split_writers
 

@@ -304,8 +304,16 @@ def ensemble(args) -> dict:
         base = Path(directory)
         if not (base / "signature_encoder.json").is_file():
             raise InvalidInput(f"{base} holds no signature_encoder.json: give folders written by stampauth train signature")
-        cards.append(ModelCard.from_json((base / "signature_encoder.json").read_text()))
-        models.append(load_keras_model(base / "signature_encoder.keras"))
+        card = ModelCard.from_json((base / "signature_encoder.json").read_text())
+        model = load_keras_model(base / "signature_encoder.keras")
+        if card.training.get("ensemble_of"):  # an ensemble already: its members join one by one
+            for index, member in enumerate(card.training["ensemble_of"]):
+                cards.append(replace(card, version=member["version"], embedding_dim=card.embedding_dim // len(card.training["ensemble_of"]),
+                                     training={**card.training, **member}))
+                models.append(model.get_layer(f"member{index}"))
+        else:
+            cards.append(card)
+            models.append(model)
     if len(cards) < 2:
         raise InvalidInput("an ensemble needs at least two --members")
     first = cards[0].training
@@ -328,6 +336,7 @@ def ensemble(args) -> dict:
         "ensemble_of": [{"version": card.version, "seed": card.training.get("seed"),
                          "train_seconds": card.training.get("train_seconds"), "command": card.training.get("command")}
                         for card in cards],
+        # members are given as folders of single encoders or of ensembles (whose members join one by one)
         "parameters": int(encoder.count_params()),
         "train_seconds": round(sum(float(card.training.get("train_seconds") or 0) for card in cards), 1),
         "command": (f"stampauth train signature-ensemble --data {Path(args.data).name} --members "
@@ -340,7 +349,8 @@ def ensemble(args) -> dict:
 def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="the labelled signature set the members were trained on")
     parser.add_argument("--members", nargs="+", required=True,
-                        help="folders of trained signature encoders (stampauth train signature --out), same --split-seed")
+                        help="folders of trained signature encoders (stampauth train signature --out), same --split-seed;"
+                             " a folder holding an ensemble adds its members one by one (how an ensemble grows)")
     parser.add_argument("--out", default="models", help="where the ensemble's .keras file and its card go")
     parser.add_argument("--cache", default=".cache", help="preprocessed crop cache ('' disables)")
 
