@@ -211,7 +211,7 @@ def cmd_synth(args) -> int:
         card = json.loads(Path(args.signature_card).read_text())
         bank = SignatureBank.from_dir(args.signatures, set(card["training"]["train_writers"]))
     out = write_dataset(args.out, args.count, args.seed, bank, args.long_side,
-                        progress=progress_bar("pages") if sys.stderr.isatty() else None)
+                        progress=progress_bar("pages") if sys.stderr.isatty() else None, version=args.generator_version)
     print(f"wrote {args.count} pages to {out} (images/, labels/ in YOLO format, classes.txt)")
     return 0
 
@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "or layouts (ocr)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
+    synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2],
+                       help="documents: page generator version (1: what the shipped detector was trained on; 2: + script-font"
+                            " and line-art logos, handwritten dates and form entries, larger and fainter signatures)")
     synth.add_argument("--signatures", default="", help="a labelled signature set to take real signatures from")
     synth.add_argument("--signature-card", default="models/signature_encoder.json",
                        help="only this card's training writers are taken from --signatures")

@@ -262,9 +262,11 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert cli.main(["train", "detector", "--pages", "4", "--val-pages", "2", "--steps", "2", "--batch", "2",
                      "--crop", "128", "--long-side", "320", "--workers", "1", "--out", str(out),
                      "--cache", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
-                     "--checkpoint-every", "2", "--log-every", "1"]) == 0
+                     "--checkpoint-every", "2", "--log-every", "1", "--generator-version", "2"]) == 0
     detector = load_detector(out)
     assert detector.card.input_long_side == 320 and detector.card.training["steps"] == 2
+    assert detector.card.training["generator_version"] == 2 and "--generator-version 2" in detector.card.training["command"]
+    assert sorted(p.name.split("-")[4] for p in (tmp_path / "cache").iterdir()) == ["g2", "g2"]  # cached per version
     assert set(detector.card.score_thresholds) == {"signature", "stamp"}
     assert (tmp_path / "run" / "ckpt").is_dir()
 

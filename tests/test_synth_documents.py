@@ -120,5 +120,20 @@ def test_many_pages_carry_handwritten_entries():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(documents, "_fill_by_hand", spy)
         for index in range(20):
-            generate_page(np.random.default_rng([21, index]), None, long_side=400)
+            generate_page(np.random.default_rng([21, index]), None, long_side=400, version=2)
     assert sum(written) >= 3, written
+
+
+def test_generator_version_1_draws_no_handwritten_entries_and_unknown_versions_are_refused():
+    import pytest
+
+    from stampauth.synth import documents
+
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "_fill_by_hand", lambda *args: calls.append(args))
+        for index in range(20):
+            generate_page(np.random.default_rng([21, index]), None, long_side=400, version=1)
+    assert not calls, "version 1 pages are the shipped detector's training pages, unchanged"
+    with pytest.raises(ValueError, match="generator version"):
+        generate_page(np.random.default_rng(0), None, long_side=400, version=9)

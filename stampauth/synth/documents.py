@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 PAPER_INCHES = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
 PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a mark's box
-# Raised whenever a seed's pages change, so that caches of rendered pages (training) are not reused across
-# generator versions. 2: script-font logos, black line-art logos, handwritten dates and form entries, larger
-# and fainter signatures.
-GENERATOR_VERSION = 2
+# Generator versions: a seed gives the same pages in every version it names. 1: what the shipped detector was
+# trained on (the default). 2: + logos set in printed script fonts, black line-art logos, handwritten dates and
+# form entries (unlabelled), larger and fainter signatures (an experiment; see models/MODEL_CARD.md).
+GENERATOR_VERSIONS = (1, 2)
+DEFAULT_GENERATOR_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -242,12 +243,12 @@ def _script_lettering(rng, text: str, height: int) -> np.ndarray:
     return solid
 
 
-def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int) -> tuple[int, int]:
+def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int, version: int = 1) -> tuple[int, int]:
     """A printed script logo (a company name in flowing letters, as on many letterheads): handwriting-like
     but solid, crisp and uniform, and not a signature. Returns its (width, height)."""
     from stampauth.synth.signatures import random_style, render_signature
 
-    if rng.random() < 0.65:  # a script typeface, as most such logos are
+    if version >= 2 and rng.random() < 0.65:  # a script typeface, as most such logos are
         solid = _script_lettering(rng, _word(rng).capitalize() + ("" if rng.random() < 0.6 else " " + _word(rng).capitalize()), height)
     else:  # a drawn one: a pen-trajectory name made solid and uniform
         coverage = render_signature(random_style(rng), rng, height_px=max(16, height))
@@ -271,7 +272,7 @@ def _script_logo(canvas: _Canvas, rng, x: int, y: int, height: int) -> tuple[int
     return w, h + height // 4
 
 
-def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int, version: int = 1) -> None:
     """A printed colour clip-art logo: crisp outlines over a solid fill of another colour."""
     from stampauth.synth.stamps import printed_artwork
 
@@ -279,7 +280,7 @@ def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
     h, w = outline.shape
     if x + w >= canvas.width or y + h >= canvas.height:
         return
-    if rng.random() < 0.35:  # black line art, as printed (and faxed) letterheads carry
+    if version >= 2 and rng.random() < 0.35:  # black line art, as printed (and faxed) letterheads carry
         layer = Image.new("L", (canvas.width, canvas.height), 0)
         layer.paste(Image.fromarray(outline), (x, y))
         canvas.ink.paste(255, (0, 0), layer)
@@ -386,7 +387,7 @@ def _fill_by_hand(page: np.ndarray, rng, slots, dpi: float) -> None:
         _apply_ink(page, coverage, colour, x + int(rng.uniform(0, 0.2) * dpi), baseline - int(coverage.shape[0] * rng.uniform(0.75, 1.0)))
 
 
-def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
+def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> None:
     """Unlabelled handwriting that is not a signature: margin notes, ticks, pen underlines and circles."""
     from stampauth.synth.signatures import random_style, render_signature
 
@@ -394,6 +395,8 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float) -> None:
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
     for _ in range(int(rng.integers(1, 4))):
         choice = rng.random()
+        if version == 1:
+            choice = 0.3 + 0.3 / 0.45 * choice if choice < 0.45 else 0.6 + (choice - 0.45) * 0.4 / 0.55
         if choice < 0.3:  # a date, a number or a short note in a hand
             coverage = _handwriting(rng, _handwritten_filler(rng), int(dpi * rng.uniform(0.13, 0.3)))
             _apply_ink(page, coverage, colour, int(rng.uniform(0.05, 0.75) * W), int(rng.uniform(0.03, 0.95) * H))
@@ -476,7 +479,7 @@ class _Layout:
     hand_slots: list[tuple[int, int, int, str]] = field(default_factory=list)
 
 
-def _layout_page(canvas: _Canvas, rng) -> _Layout:
+def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
     px = canvas.px
     margin_x = px(rng.uniform(45, 90))
     x0, x1 = margin_x, canvas.width - margin_x
@@ -496,9 +499,9 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         if rng.random() < 0.5:
             _emblem(canvas, rng, ex, y, size)
         else:
-            _clip_art(canvas, rng, ex, y, size)
-    if rng.random() < 0.3:
-        w, h = _script_logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 4), y, px(rng.uniform(20, 45)))
+            _clip_art(canvas, rng, ex, y, size, version)
+    if rng.random() < (0.3 if version >= 2 else 0.2):
+        w, h = _script_logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 4), y, px(rng.uniform(20, 45)), version)
         y += h + px(8)
     elif rng.random() < 0.75:
         w, h = _logo(canvas, rng, x0 + (0 if rng.random() < 0.6 else (x1 - x0) // 3), y, px(rng.uniform(22, 50)))
@@ -549,7 +552,8 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
                 label = f"{_word(rng).capitalize()} {_word(rng)}:"
                 lw = canvas.text((x0, y), label, body_font)
                 canvas.draw.line([(x0 + lw + px(6), y + line_h), (x1, y + line_h)], fill=255, width=max(1, px(0.6)))
-                hand_slots.append((x0 + lw + px(12), y + line_h, x1 - x0 - lw - px(12), "field"))
+                if version >= 2:
+                    hand_slots.append((x0 + lw + px(12), y + line_h, x1 - x0 - lw - px(12), "field"))
                 y += int(line_h * 2.2)
 
     # Signature area: one or two signers, a closing, a line, a printed name and title.
@@ -572,7 +576,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
         if rng.random() < 0.6:
             canvas.text((cx0, line_y + px(4) + int(line_h * 1.3)), " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 4)))), small_font)
         slots.append((cx0 + int(line_w * rng.uniform(0.3, 0.6)), line_y, line_w))
-    if columns and rng.random() < 0.35:  # a "Date" field beside or under the signature block
+    if version >= 2 and columns and rng.random() < 0.35:  # a "Date" field beside or under the signature block
         label = str(rng.choice(["Date", "Date:", "Dated:", "Datum:", "Le"]))
         if columns == 1 and rng.random() < 0.6:
             dx, dy = x0 + int((x1 - x0) * rng.uniform(0.55, 0.7)), line_y
@@ -583,7 +587,7 @@ def _layout_page(canvas: _Canvas, rng) -> _Layout:
             canvas.draw.line([(dx + lw + px(4), dy), (min(x1, dx + lw + px(130)), dy)], fill=255, width=max(1, px(0.6)))
             hand_slots.append((dx + lw + px(10), dy, px(110), "date"))
     y = line_y + line_h * 4
-    if rng.random() < 0.35:  # a date written by hand at the top of the page (received, filed, answered)
+    if version >= 2 and rng.random() < 0.35:  # a date written by hand at the top of the page (received, filed, answered)
         hand_slots.append((int(x0 + (x1 - x0) * rng.uniform(0.4, 0.8)), px(rng.uniform(30, 120)), px(110), "date"))
     if rng.random() < 0.4 and y < canvas.height - px(60):  # cc list / enclosures below the signature
         for _ in range(int(rng.integers(1, 5))):
@@ -629,14 +633,17 @@ def _apply_ink(page: np.ndarray, coverage: np.ndarray, colour, x: int, y: int) -
 _PEN_COLOURS = [(120, 40, 20), (90, 30, 10), (150, 60, 30), (30, 30, 30), (15, 15, 15), (60, 40, 30), (110, 60, 70)]
 
 
-def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float) -> list[Box]:
+def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float, version: int = 1) -> list[Box]:
     boxes = []
     targets = list(slots)
     if rng.random() < 0.1:  # a signature somewhere else (margin note, initials on a form)
         targets.append((int(rng.uniform(0.15, 0.85) * page.shape[1]), int(rng.uniform(0.2, 0.9) * page.shape[0]), int(dpi * 2)))
     for cx, line_y, line_w in targets:
         # 8-20 mm of ink height; one in four a large, sprawling one (up to 33 mm)
-        height = int(dpi * (rng.uniform(0.3, 0.8) if rng.random() < 0.75 else rng.uniform(0.7, 1.3)))
+        if version >= 2:
+            height = int(dpi * (rng.uniform(0.3, 0.8) if rng.random() < 0.75 else rng.uniform(0.7, 1.3)))
+        else:
+            height = int(dpi * rng.uniform(0.3, 0.8))
         if bank is not None and len(bank) and rng.random() < 0.6:
             coverage = bank.sample(rng)
             scale = height / coverage.shape[0]
@@ -644,14 +651,17 @@ def _place_signatures(page, rng, slots, bank: SignatureBank | None, dpi: float) 
                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         else:
             coverage = _synthetic_signature(rng, height)
-        max_w = int(max(line_w * 1.6, dpi * 1.5))
+        max_w = int(max(line_w * 1.6, dpi * 1.5) if version >= 2 else max(line_w * 1.4, dpi * 1.2))
         if coverage.shape[1] > max_w:
             scale = max_w / coverage.shape[1]
             coverage = cv2.resize(coverage, (max_w, max(4, int(coverage.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         if rng.random() < 0.5:
             angle = rng.uniform(-12, 12)
             coverage = _rotate_coverage(coverage, angle)
-        coverage = coverage * (rng.uniform(0.7, 1.0) if rng.random() < 0.85 else rng.uniform(0.35, 0.7))  # some faint
+        if version >= 2:
+            coverage = coverage * (rng.uniform(0.7, 1.0) if rng.random() < 0.85 else rng.uniform(0.35, 0.7))  # some faint
+        else:
+            coverage = coverage * rng.uniform(0.7, 1.0)
         x = int(cx - coverage.shape[1] / 2 + rng.uniform(-0.2, 0.2) * coverage.shape[1])
         y = int(line_y - coverage.shape[0] * rng.uniform(0.5, 1.0))  # usually crossing the signature line
         colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
@@ -771,17 +781,20 @@ def _jpeg(image: np.ndarray, rng) -> np.ndarray:
 
 
 def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, long_side: int = 1024,
-                  square_probability: float = 0.3) -> SyntheticPage:
+                  square_probability: float = 0.3, version: int = DEFAULT_GENERATOR_VERSION) -> SyntheticPage:
     """One synthetic page whose longer side is ``long_side`` pixels, with the box of every mark.
 
     ``square_probability`` is the share of pages exported stretched to a square, as some public
-    detection sets are; the rest keep the paper's aspect ratio (with a little jitter).
+    detection sets are; the rest keep the paper's aspect ratio (with a little jitter). ``version``: one of
+    :data:`GENERATOR_VERSIONS`.
     """
+    if version not in GENERATOR_VERSIONS:
+        raise ValueError(f"generator version {version} is not one of {GENERATOR_VERSIONS}")
     paper = PAPER_INCHES["a4" if rng.random() < 0.6 else "letter"]
     dpi = float(rng.uniform(85, 150))
     width, height = int(paper[0] * dpi), int(paper[1] * dpi)
     canvas = _Canvas(width, height, dpi)
-    layout = _layout_page(canvas, rng)
+    layout = _layout_page(canvas, rng, version)
 
     page = _paper(width, height, rng)
     darkness = rng.uniform(0.75, 1.0)
@@ -790,10 +803,11 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
     for layer, colour in canvas.colour_layers:
         _apply_ink(page, np.asarray(layer, np.float32) / 255.0, colour, 0, 0)
 
-    if rng.random() < 0.3:
-        _hand_annotations(page, rng, dpi)
-    _fill_by_hand(page, rng, layout.hand_slots, dpi)
-    signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi)
+    if rng.random() < (0.3 if version >= 2 else 0.2):
+        _hand_annotations(page, rng, dpi, version)
+    if layout.hand_slots:
+        _fill_by_hand(page, rng, layout.hand_slots, dpi)
+    signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi, version)
     stamp_boxes = _place_stamps(page, rng, layout.signature_slots, dpi, signature_boxes)
     marks = [("signature", b) for b in signature_boxes] + [("stamp", b) for b in stamp_boxes]
 
@@ -828,7 +842,7 @@ def write_yolo_page(out_dir: Path, stem: str, page: SyntheticPage) -> None:
 
 
 def write_dataset(out_dir: str | Path, count: int, seed: int = 0, bank: SignatureBank | None = None,
-                  long_side: int = 1024, progress=None) -> Path:
+                  long_side: int = 1024, progress=None, version: int = DEFAULT_GENERATOR_VERSION) -> Path:
     """Generate ``count`` pages into ``out_dir`` in the layout ``stampauth eval detection`` reads."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -836,7 +850,7 @@ def write_dataset(out_dir: str | Path, count: int, seed: int = 0, bank: Signatur
     (out / "classes.txt").write_text("\n".join(KINDS) + "\n")
     for index in range(count):
         rng = np.random.default_rng([seed, index])  # page i is the same whatever the count
-        write_yolo_page(out, f"synth-{seed}-{index:06d}", generate_page(rng, bank, long_side))
+        write_yolo_page(out, f"synth-{seed}-{index:06d}", generate_page(rng, bank, long_side, version=version))
         if progress is not None:
             progress(index + 1, count)
     return out

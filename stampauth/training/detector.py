@@ -37,13 +37,13 @@ SHARD = 100
 
 def _render_shard(args) -> list[tuple[bytes, np.ndarray]]:
     """Pages ``start .. start+count`` of ``seed`` -> ``[(jpeg bytes, (n, 5) [class, x0, y0, x1, y1])]``."""
-    seed, start, count, long_side, bank_source = args
+    seed, start, count, long_side, bank_source, version = args
     from stampauth.synth.documents import generate_page
 
     bank = _worker_bank(bank_source)
     out = []
     for index in range(start, start + count):
-        page = generate_page(np.random.default_rng([seed, index]), bank, long_side)
+        page = generate_page(np.random.default_rng([seed, index]), bank, long_side, version=version)
         ok, data = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         boxes = np.array([[KINDS.index(k), b.x0, b.y0, b.x1, b.y1] for k, b in page.marks], np.float32).reshape(-1, 5)
         out.append((data.tobytes(), boxes))
@@ -65,16 +65,15 @@ def _worker_bank(source):
     return _BANK[source]
 
 
-def load_pages(cache_dir: Path, seed: int, count: int, long_side: int, bank_source, workers: int = 2) -> list:
-    """The cached pages of ``seed`` (rendering missing shards first)."""
+def load_pages(cache_dir: Path, seed: int, count: int, long_side: int, bank_source, workers: int = 2,
+               version: int = 1) -> list:
+    """The cached pages of ``seed`` made by generator ``version`` (rendering missing shards first)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    from stampauth.synth.documents import GENERATOR_VERSION
-
-    tag = f"{'real' if bank_source else 'synthetic'}-g{GENERATOR_VERSION}"
+    tag = f"{'real' if bank_source else 'synthetic'}-g{version}"
     jobs = []
     for start in range(0, count, SHARD):
         path = cache_dir / f"pages-{seed}-{long_side}-{tag}-{start:06d}-{min(SHARD, count - start)}.pkl"
-        jobs.append((path, (seed, start, min(SHARD, count - start), long_side, bank_source)))
+        jobs.append((path, (seed, start, min(SHARD, count - start), long_side, bank_source, version)))
     missing = [(path, job) for path, job in jobs if not path.exists()]
     if missing:
         log.info("rendering %d of %d page shards into %s", len(missing), len(jobs), cache_dir)
@@ -182,7 +181,6 @@ def train(args) -> dict:
 
     from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
     from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
-    from stampauth.synth.documents import GENERATOR_VERSION
 
     keras.utils.set_random_seed(args.seed)
     code_commit = git_commit()  # read now: the checkout may move on while a long run trains
@@ -194,8 +192,9 @@ def train(args) -> dict:
         log.info("real signatures from %d training writers of %s", len(writers), args.signatures)
     cache = Path(args.cache)
     started_all = time.time()
-    pages = load_pages(cache, args.seed, args.pages, args.long_side, bank_source, args.workers)
-    val_pages = load_pages(cache, args.seed + 1, args.val_pages, args.long_side, bank_source, args.workers)
+    pages = load_pages(cache, args.seed, args.pages, args.long_side, bank_source, args.workers, args.generator_version)
+    val_pages = load_pages(cache, args.seed + 1, args.val_pages, args.long_side, bank_source, args.workers,
+                           args.generator_version)
     log.info("%d training pages, %d validation pages (%.0f s)", len(pages), len(val_pages), time.time() - started_all)
 
     model = detector_model()
@@ -265,10 +264,11 @@ def train(args) -> dict:
             "train_seconds": round(float(train_seconds.numpy()), 1),
             "wall_seconds_this_run": round(time.time() - started_all, 1),
             "code_commit": code_commit,
-            "generator_version": GENERATOR_VERSION,
+            "generator_version": args.generator_version,
             "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                         f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
-                        f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"),
+                        f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
+                        f" --generator-version {args.generator_version}"),
         },
         metrics={"synthetic_validation": metrics},
     ))
@@ -289,6 +289,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--long-side", type=int, default=640)
+    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2],
+                        help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
     parser.add_argument("--shrink", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
     parser.add_argument("--log-every", type=int, default=50)
