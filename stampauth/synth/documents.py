@@ -805,7 +805,7 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
 
     if rng.random() < (0.3 if version >= 2 else 0.2):
         _hand_annotations(page, rng, dpi, version)
-    if layout.hand_slots:
+    if version >= 2:
         _fill_by_hand(page, rng, layout.hand_slots, dpi)
     signature_boxes = _place_signatures(page, rng, layout.signature_slots, bank, dpi, version)
     stamp_boxes = _place_stamps(page, rng, layout.signature_slots, dpi, signature_boxes)
