@@ -267,6 +267,17 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert detector.card.input_long_side == 320 and detector.card.training["steps"] == 2
     assert detector.card.training["generator_version"] == 2 and "--generator-version 2" in detector.card.training["command"]
     assert sorted(p.name.split("-")[4] for p in (tmp_path / "cache").iterdir()) == ["g2", "g2"]  # cached per version
+    # fine-tuning starts from a trained detector's weights and says so in its card
+    tuned = tmp_path / "tuned"
+    assert cli.main(["train", "detector", "--pages", "4", "--val-pages", "2", "--steps", "1", "--batch", "2", "--lr", "0",
+                     "--crop", "128", "--long-side", "320", "--workers", "1", "--out", str(tuned), "--init-from", str(out),
+                     "--cache", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run-tuned"), "--generator-version", "2",
+                     "--log-every", "1"]) == 0
+    fine = load_detector(tuned, runtime="keras")
+    assert fine.card.training["init_from"] == detector.card.version
+    start = load_detector(out, runtime="keras")
+    trained = [(a.numpy(), b.numpy()) for a, b in zip(fine.model.trainable_weights, start.model.trainable_weights)]
+    assert all(np.allclose(a, b) for a, b in trained), "learning rate 0: the starting weights, unchanged"
     assert set(detector.card.score_thresholds) == {"signature", "stamp"}
     assert (tmp_path / "run" / "ckpt").is_dir()
 

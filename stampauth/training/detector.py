@@ -198,6 +198,14 @@ def train(args) -> dict:
     log.info("%d training pages, %d validation pages (%.0f s)", len(pages), len(val_pages), time.time() - started_all)
 
     model = detector_model()
+    init_version = None
+    if args.init_from:  # fine-tuning: start from a trained detector's weights (a checkpoint in --run-dir still wins)
+        from stampauth.modeling.card import load_keras_model
+
+        source = Path(args.init_from)
+        model.set_weights(load_keras_model(source / f"{DETECTOR_FILE}.keras").get_weights())
+        init_version = DetectorCard.from_json((source / f"{DETECTOR_FILE}.json").read_text()).version
+        log.info("starting from the weights of %s", init_version)
     optimizer, step_var, train_seconds, manager = resumable_run(model, args.lr, args.steps, min(300, args.steps // 10),
                                                                 args.run_dir)
 
@@ -265,10 +273,12 @@ def train(args) -> dict:
             "wall_seconds_this_run": round(time.time() - started_all, 1),
             "code_commit": code_commit,
             "generator_version": args.generator_version,
+            "init_from": init_version,
             "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                         f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
                         f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
-                        f" --generator-version {args.generator_version}"),
+                        f" --generator-version {args.generator_version}"
+                        + (f" --init-from <{init_version}>" if init_version else "")),
         },
         metrics={"synthetic_validation": metrics},
     ))
@@ -289,6 +299,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--long-side", type=int, default=640)
+    parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
     parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
     parser.add_argument("--shrink", type=float, default=0.5)
