@@ -393,14 +393,14 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> No
 
     H, W = page.shape[:2]
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
+    # shares of the three kinds: version 1 writes no notes in a handwriting font
+    notes_below, words_below = (0.3, 0.6) if version >= 2 else (0.0, 0.45)
     for _ in range(int(rng.integers(1, 4))):
         choice = rng.random()
-        if version == 1:
-            choice = 0.3 + 0.3 / 0.45 * choice if choice < 0.45 else 0.6 + (choice - 0.45) * 0.4 / 0.55
-        if choice < 0.3:  # a date, a number or a short note in a hand
+        if choice < notes_below:  # a date, a number or a short note in a hand
             coverage = _handwriting(rng, _handwritten_filler(rng), int(dpi * rng.uniform(0.13, 0.3)))
             _apply_ink(page, coverage, colour, int(rng.uniform(0.05, 0.75) * W), int(rng.uniform(0.03, 0.95) * H))
-        elif choice < 0.6:  # a line of small handwritten words
+        elif choice < words_below:  # a line of small handwritten words
             style = random_style(rng)
             height = max(12, int(dpi * rng.uniform(0.12, 0.22)))
             words = [render_signature(style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(2, 5)))]

@@ -116,7 +116,7 @@ def random_font(rng: np.random.Generator, size: int, style: str | None = None):
         special = special_font_files(style)
         if special:
             return _load(special[int(rng.integers(len(special)))], size)
-        italic = tuple(p for p in font_files() if "italic" in os.path.basename(p).lower() or "oblique" in p.lower())
+        italic = tuple(p for p in font_files() if any(w in os.path.basename(p).lower() for w in ("italic", "oblique")))
         if italic:
             return _load(italic[int(rng.integers(len(italic)))], size)
     files = font_files()

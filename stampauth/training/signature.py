@@ -297,21 +297,10 @@ def ensemble(args) -> dict:
     -> one encoder scoring the mean of their cosine similarities (:func:`~stampauth.modeling.architectures.
     ensemble_encoder`), with its scoring chosen afresh on the validation writers."""
     from stampauth.modeling.architectures import ensemble_encoder
-    from stampauth.modeling.card import ModelCard, load_keras_model
 
     cards, models = [], []
     for directory in args.members:
-        base = Path(directory)
-        if not (base / "signature_encoder.json").is_file():
-            raise InvalidInput(f"{base} holds no signature_encoder.json: give folders written by stampauth train signature")
-        card = ModelCard.from_json((base / "signature_encoder.json").read_text())
-        model = load_keras_model(base / "signature_encoder.keras")
-        if card.training.get("ensemble_of"):  # an ensemble already: its members join one by one
-            for index, member in enumerate(card.training["ensemble_of"]):
-                cards.append(replace(card, version=member["version"], embedding_dim=card.embedding_dim // len(card.training["ensemble_of"]),
-                                     training={**card.training, **member}))
-                models.append(model.get_layer(f"member{index}"))
-        else:
+        for card, model in _members_in(Path(directory)):
             cards.append(card)
             models.append(model)
     if len(cards) < 2:
@@ -336,7 +325,6 @@ def ensemble(args) -> dict:
         "ensemble_of": [{"version": card.version, "seed": card.training.get("seed"),
                          "train_seconds": card.training.get("train_seconds"), "command": card.training.get("command")}
                         for card in cards],
-        # members are given as folders of single encoders or of ensembles (whose members join one by one)
         "parameters": int(encoder.count_params()),
         "train_seconds": round(sum(float(card.training.get("train_seconds") or 0) for card in cards), 1),
         "command": (f"stampauth train signature-ensemble --data {Path(args.data).name} --members "
@@ -344,6 +332,23 @@ def ensemble(args) -> dict:
     }
     return finish(encoder, args.out, embedding_dim, marks, crops, first["train_writers"], first["validation_writers"],
                   int(training["seed"]), training)
+
+
+def _members_in(base: Path) -> list:
+    """``[(card, Keras model)]`` of a folder written by ``train signature`` (one encoder) or by ``train
+    signature-ensemble`` (each of its members, with the card it had, so an ensemble grows member by member)."""
+    from stampauth.modeling.card import ModelCard, load_keras_model
+
+    if not (base / "signature_encoder.json").is_file():
+        raise InvalidInput(f"{base} holds no signature_encoder.json: give folders written by stampauth train signature")
+    card = ModelCard.from_json((base / "signature_encoder.json").read_text())
+    model = load_keras_model(base / "signature_encoder.keras")
+    members = card.training.get("ensemble_of")
+    if not members:
+        return [(card, model)]
+    width = card.embedding_dim // len(members)
+    return [(replace(card, version=member["version"], embedding_dim=width, training={**card.training, **member}),
+             model.get_layer(f"member{index}")) for index, member in enumerate(members)]
 
 
 def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
