@@ -64,6 +64,28 @@ def test_forgeries_differ_with_the_reported_changes_and_are_never_a_no_op():
     assert len(seen) >= 7, seen
 
 
+def test_remade_copy_never_draws_like_the_original():
+    """Regression: about one re-made copy in ten drew (almost) exactly like the original (a ring-width change on a
+    stamp framed by a line, a size change that only scales the whole stamp) and was still labelled forged."""
+    from stampauth.synth.stamp_sets import MIN_VISIBLE_CHANGE, visible_change
+
+    rng = np.random.default_rng(11)
+    shares = []
+    for design in _designs(60, seed=11):
+        forged, _ = forge_design(design, rng)
+        shares.append(visible_change(design, forged))
+    assert min(shares) >= MIN_VISIBLE_CHANGE
+    assert visible_change(design, design) == 0.0
+
+
+def test_visible_change_sees_a_thicker_ring():
+    from stampauth.synth.stamp_sets import visible_change
+
+    design = next(d for d in _designs(40, seed=12) if d.kind == "seal")
+    thicker = dataclasses.replace(design, border_mm=tuple(b * 1.6 for b in design.border_mm))
+    assert visible_change(design, thicker) > 0.01
+
+
 def test_character_change_keeps_length_and_changes_one_character():
     rng = np.random.default_rng(3)
     checked = 0

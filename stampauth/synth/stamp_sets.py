@@ -35,6 +35,7 @@ __all__ = [
     "FORGERY_CHANGES",
     "forge_design",
     "impression",
+    "visible_change",
     "place_on_paper",
     "verification_design",
     "write_stamp_set",
@@ -421,9 +422,57 @@ def _pick_remake(original: StampDesign, forged: StampDesign, detail: str | None,
     return best if best is not None else remake
 
 
+# A re-made rubber must differ where one can see it: at least this share of either clean rubber's ink lies more than
+# a pixel from the other's ink at a 256-pixel diameter. Without the check about one re-made copy in ten drew exactly
+# or almost exactly like the original (a ring-width change on a stamp whose frame is a line, a size change that only
+# scales the whole stamp, which an unknown scan resolution hides): labelled forged, such a copy is noise, not fraud.
+MIN_VISIBLE_CHANGE = 0.004
+_VISIBLE_AT_PX = 256
+_FORGE_TRIES = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _clean_rubber(design: StampDesign, diameter_px: int) -> np.ndarray:
+    drawn = stamps._draw_design(design, float(diameter_px))
+    drawn.setflags(write=False)
+    return drawn
+
+
+def visible_change(original: StampDesign, forged: StampDesign, diameter_px: int = _VISIBLE_AT_PX) -> float:
+    """Share of ink (of the two clean rubbers, no wear, both drawn with their larger side ``diameter_px``, centred on
+    each other) lying more than one pixel from any ink of the other rubber: 0 for an identical drawing."""
+    a, b = _clean_rubber(original, diameter_px), _clean_rubber(forged, diameter_px)
+    height, width = max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1])
+
+    def centred(t: np.ndarray) -> np.ndarray:
+        out = np.zeros((height, width), np.uint8)
+        y, x = (height - t.shape[0]) // 2, (width - t.shape[1]) // 2
+        out[y:y + t.shape[0], x:x + t.shape[1]] = t > 0.5
+        return out
+
+    ma, mb = centred(a), centred(b)
+    near = np.ones((3, 3), np.uint8)
+    apart = (ma & (1 - cv2.dilate(mb, near))).sum() + (mb & (1 - cv2.dilate(ma, near))).sum()
+    return float(apart) / max(1, int(ma.sum()) + int(mb.sum()))
+
+
 def forge_design(design: StampDesign, rng: np.random.Generator) -> tuple[StampDesign, tuple[str, ...]]:
     """A re-made stamp copying `design`: the same text and layout with 1-2 small differences (the returned change
-    names, from FORGERY_CHANGES), always on a newly made rubber (its own wear marks / drawing details)."""
+    names, from FORGERY_CHANGES), always on a newly made rubber (its own wear marks / drawing details). The
+    differences are visible: a draw whose clean rubber is within :data:`MIN_VISIBLE_CHANGE` of the original's
+    (:func:`visible_change`) is drawn again, up to a few times, and the most visible draw is kept."""
+    best = None
+    for _ in range(_FORGE_TRIES):
+        forged, changes = _forge_once(design, rng)
+        seen = visible_change(design, forged)
+        if seen >= MIN_VISIBLE_CHANGE:
+            return forged, changes
+        if best is None or seen > best[0]:
+            best = (seen, forged, changes)
+    return best[1], best[2]
+
+
+def _forge_once(design: StampDesign, rng: np.random.Generator) -> tuple[StampDesign, tuple[str, ...]]:
     n = 1 if rng.random() < 0.7 else 2
     forged, changes, detail = design, [], None
     for _ in range(n):
