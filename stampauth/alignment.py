@@ -1,0 +1,107 @@
+"""Registering one stamp canvas onto another, and comparing the two ink overlays.
+
+A re-made rubber differs from the genuine one in geometry (a glyph of another font, a ring a little wider, one
+character changed), while two impressions of one rubber differ in inking, print over them and scanning. Geometry
+shows only when the two impressions lie on top of each other to a pixel, which 7.5-degree rotation views of a
+128-pixel canvas cannot do. Here the query is turned and shifted onto the reference:
+
+1. :func:`rotation_candidates`: correlation of blurred 96-pixel copies at every ``step_deg`` degrees, the best few
+   distinct angles;
+2. :func:`align_to`: each candidate refined by ECC (``cv2.findTransformECC``, an affine map: rotation, the last
+   per cent of scale, shift and a little shear from a scan), the one with the highest final correlation kept.
+
+All canvases are ``(S, S) float32`` in ``[0, 1]`` (ink = 1, paper = 0), as :func:`stampauth.preprocess.preprocess_stamp`
+makes them: centred on the ink's minimum enclosing circle, so only rotation and small residuals are left to find.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+COARSE_SIDE = 96  # pixels of the blurred copies the rotation search correlates
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """``query`` turned onto the reference: ``aligned (S, S) float32``; ``matrix (2, 3)`` maps reference pixel
+    coordinates to query ones (``cv2.WARP_INVERSE_MAP``); ``correlation`` is ECC's final correlation coefficient of
+    the blurred canvases (1 = identical), or the coarse search's when ECC did not converge."""
+
+    aligned: np.ndarray
+    matrix: np.ndarray
+    correlation: float
+
+
+def _coarse(canvas: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """``(S, S)`` -> ``(len(angles), COARSE_SIDE**2)`` zero-mean unit rows: the blurred canvas at each angle."""
+    side = canvas.shape[0]
+    small = cv2.resize(cv2.GaussianBlur(canvas, (0, 0), 2.0 * side / 256), (COARSE_SIDE, COARSE_SIDE),
+                       interpolation=cv2.INTER_AREA)
+    centre = (COARSE_SIDE - 1) / 2
+    rows = np.stack([cv2.warpAffine(small, cv2.getRotationMatrix2D((centre, centre), float(a), 1.0),
+                                    (COARSE_SIDE, COARSE_SIDE)) for a in angles]).reshape(len(angles), -1)
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-9)
+
+
+def rotation_candidates(query: np.ndarray, reference: np.ndarray, step_deg: float = 3.0, top: int = 3,
+                        min_separation_deg: float = 15.0) -> list[tuple[float, float]]:
+    """The ``top`` best angles (degrees, counter-clockwise) that turn ``query`` onto ``reference``, at least
+    ``min_separation_deg`` apart, each with its coarse correlation, best first. Several candidates matter for
+    stamps that look alike turned by 180 degrees (a word in a frame)."""
+    angles = np.arange(0.0, 360.0, step_deg)
+    correlation = _coarse(query, angles) @ _coarse(reference, np.zeros(1))[0]
+    chosen: list[int] = []
+    for index in np.argsort(-correlation):
+        if all(min(abs(index - j), len(angles) - abs(index - j)) * step_deg >= min_separation_deg for j in chosen):
+            chosen.append(int(index))
+        if len(chosen) == top:
+            break
+    return [(float(angles[i]), float(correlation[i])) for i in chosen]
+
+
+def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float = 1.2, iterations: int = 50
+             ) -> Alignment:
+    """``query`` and ``reference`` ``(S, S) float32`` -> :class:`Alignment` of the query onto the reference."""
+    if query.shape != reference.shape or query.ndim != 2:
+        raise ValueError(f"align_to needs two canvases of one (S, S) shape, got {query.shape} and {reference.shape}")
+    side = query.shape[0]
+    centre = ((side - 1) / 2, (side - 1) / 2)
+    query_blurred = cv2.GaussianBlur(query, (0, 0), blur)
+    reference_blurred = cv2.GaussianBlur(reference, (0, 0), blur)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
+    best: tuple[float, np.ndarray] | None = None
+    for angle, coarse in rotation_candidates(query, reference, top=top):
+        # ECC estimates the map from reference coordinates into the query: the inverse of turning the query by angle
+        matrix = cv2.invertAffineTransform(cv2.getRotationMatrix2D(centre, angle, 1.0)).astype(np.float32)
+        try:
+            correlation, matrix = cv2.findTransformECC(reference_blurred, query_blurred, matrix, cv2.MOTION_AFFINE,
+                                                       criteria, None, 5)
+        except cv2.error:  # no convergence (an almost empty canvas): keep the coarse angle, trusted less
+            correlation = 0.5 * coarse
+        if best is None or correlation > best[0]:
+            best = (float(correlation), matrix)
+    assert best is not None
+    aligned = cv2.warpAffine(query, best[1], (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderValue=0.0)
+    return Alignment(aligned.astype(np.float32), best[1], best[0])
+
+
+def ink_outside(aligned_query: np.ndarray, references: np.ndarray, tolerance_px: float = 1.5,
+                ink_level: float = 0.35) -> float:
+    """Share of the aligned query's ink lying more than ``tolerance_px`` from the ink of every reference.
+
+    ``aligned_query (S, S)``; ``references (K, S, S)``, all in one frame. A genuine impression prints only where its
+    rubber has relief, and K impressions of it cover that relief between them despite their inking gaps, so its
+    share is low; a re-made rubber puts ink where the original has none (another glyph, a wider ring). It is a
+    *distance*-like figure: 0 = nothing outside, higher = less alike.
+    """
+    query_ink = aligned_query > ink_level
+    if not query_ink.any():
+        return 1.0
+    union = (np.asarray(references) > ink_level).any(axis=0).astype(np.uint8)
+    distance = cv2.distanceTransform(1 - union, cv2.DIST_L2, 3)
+    return float((distance[query_ink] > tolerance_px).mean())
