@@ -179,6 +179,10 @@ def cmd_train(args) -> int:
         from stampauth.training import stamp
 
         stamp.main(args.extra)
+    elif args.what == "stamp-pairs":
+        from stampauth.training import stamp_pairs
+
+        stamp_pairs.main(args.extra)
     elif args.what == "signature-ensemble":
         from stampauth.training import signature
 
@@ -300,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|detector --help')",
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|stamp-pairs|detector --help')",
                                 add_help=False)
-    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "detector"])
+    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "stamp-pairs", "detector"])
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")

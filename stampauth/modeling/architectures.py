@@ -90,3 +90,39 @@ def ensemble_encoder(members: list[keras.Model], name: str = "ensemble_encoder")
     joined = layers.Concatenate(name="members")(outputs)
     scaled = layers.Rescaling(1.0 / len(members) ** 0.5, name="mean_of_cosines")(joined)
     return keras.Model(inputs, scaled, name=name)
+
+
+def stamp_pair_model(canvas: int = 192, trunk_filters: tuple[int, int, int] = (24, 32, 48),
+                     head_filters: tuple[int, int] = (64, 96), name: str = "stamp_pair") -> keras.Model:
+    """A Siamese *pairwise* model for stamps: ``[reference (B, S, S, 1), aligned query (B, S, S, 1)] -> (B, 1)``
+    logits of "the same rubber" (a similarity: higher = more alike).
+
+    One trunk with shared weights maps both canvases to stride-8 feature maps ``(B, S/8, S/8, C)``; the head sees
+    both maps and their squared difference, so it can find *where* two registered impressions differ (a glyph, a
+    ring) and learn to ignore what inking and print do; global max and average pooling, then a small dense layer.
+    The query must already be registered onto the reference (:func:`stampauth.alignment.align_to`).
+    """
+    def conv_bn(x, filters: int, label: str, separable: bool = True, strides: int = 1):
+        conv = layers.SeparableConv2D if separable else layers.Conv2D
+        x = conv(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{label}_conv")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{label}_bn")(x)
+        return layers.ReLU(name=f"{label}_relu")(x)
+
+    image = keras.Input((canvas, canvas, 1), name="canvas")
+    x = conv_bn(image, trunk_filters[0], "stem", separable=False, strides=2)
+    x = layers.MaxPooling2D(name="pool1")(conv_bn(x, trunk_filters[1], "trunk1"))
+    x = conv_bn(conv_bn(x, trunk_filters[2], "trunk2"), trunk_filters[2], "trunk3")
+    trunk = keras.Model(image, layers.MaxPooling2D(name="pool2")(x), name=f"{name}_trunk")
+
+    reference = keras.Input((canvas, canvas, 1), name="reference")
+    query = keras.Input((canvas, canvas, 1), name="query")
+    fr, fq = trunk(reference), trunk(query)
+    difference = layers.Subtract(name="difference")([fr, fq])
+    h = layers.Concatenate(name="both")([fr, fq, layers.Multiply(name="squared_difference")([difference, difference])])
+    h = conv_bn(conv_bn(h, head_filters[0], "head1"), head_filters[0], "head2")
+    h = layers.MaxPooling2D(name="pool3")(h)
+    h = conv_bn(conv_bn(h, head_filters[1], "head3"), head_filters[1], "head4")
+    h = layers.Concatenate(name="pooled")([layers.GlobalMaxPooling2D(name="gmax")(h),
+                                           layers.GlobalAveragePooling2D(name="gavg")(h)])
+    h = layers.Dense(64, activation="relu", name="dense")(layers.Dropout(0.2, name="dropout")(h))
+    return keras.Model([reference, query], layers.Dense(1, name="same_rubber_logit")(h), name=name)
