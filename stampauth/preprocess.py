@@ -290,13 +290,26 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
             anchored[0] = False
             mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
             mask = remove_specks(mask, int(config.min_component_frac * mask.size))
-            ink = normalize_ink(chroma, mask)
-            return _fill_under_print(ink, bgr, mask), "colour"
+            if _enough_colour_ink(mask, bgr, config):
+                ink = normalize_ink(chroma, mask)
+                return _fill_under_print(ink, bgr, mask), "colour"
+            # a dark, barely coloured ink (brown-black) just over the chroma floor: its colour finds nothing,
+            # its darkness does
     gray = denoise(to_grayscale(image), config.denoise_ksize)
     mask, _ = otsu_binarize(gray)
     mask = remove_specks(remove_rule_lines(mask), int(config.min_component_frac * mask.size))
     darkness = 255.0 - gray.astype(np.float32)
     return normalize_ink(darkness, mask), "black"
+
+
+def _enough_colour_ink(mask: np.ndarray, bgr: np.ndarray, config: PreprocessConfig) -> bool:
+    """Did the colour separation find a stamp? At least a few specks' worth of pixels and 2 % of the crop's dark
+    pixels (a coloured stamp over dense print still has far more)."""
+    found = int(np.count_nonzero(mask))
+    if found < max(16, 4 * int(config.min_component_frac * mask.size)):
+        return False
+    dark, _ = otsu_binarize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    return found >= 0.02 * int(np.count_nonzero(dark))
 
 
 def _fill_under_print(ink: np.ndarray, bgr: np.ndarray, stamp_mask: np.ndarray) -> np.ndarray:

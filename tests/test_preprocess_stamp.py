@@ -98,3 +98,22 @@ def test_blank_and_pipeline_dispatch():
         preprocess_stamp(np.full((100, 100, 3), 255, np.uint8), CONFIG)
     assert preprocess_any(stamped_crop(), CONFIG).shape == (128, 128)
     assert preprocess_any(stamped_crop(), PreprocessConfig()).shape == (96, 192)  # the signature pipeline
+
+
+def test_a_dark_stamp_whose_colour_is_only_scanner_noise_still_has_ink():
+    """Regression: a dark brown-black stamp over print, scanned with colour noise, reached the chroma floor (28), but
+    the colour found nothing but specks, and preprocessing answered "no ink" for a plainly visible stamp. It now
+    falls back to darkness, as for a black stamp."""
+    crop = stamped_crop(text=True, ink=(38, 38, 40))
+    rng = np.random.default_rng(0)
+    for y, x in rng.integers(0, min(crop.shape[:2]) - 4, (120, 2)):  # 4-pixel blotches of colour: JPEG noise
+        crop[y:y + 4, x:x + 4] = np.clip(crop[y:y + 4, x:x + 4].astype(int) + np.array([-30, 0, 30]), 0, 255)
+    assert float(np.percentile(chroma_and_hue(crop)[0], 99.5)) >= 28  # the colour branch is tried
+    canvas = preprocess_stamp(crop, CONFIG)
+    clean = preprocess_stamp(stamped_crop(ink=(38, 38, 40)), CONFIG)
+    assert (canvas > 0.3).sum() > 0.5 * (clean > 0.3).sum()
+
+
+def test_a_blue_stamp_over_dense_print_stays_a_colour_stamp():
+    _, how = stamp_ink(stamped_crop(text=True), CONFIG)
+    assert how == "colour"
