@@ -216,16 +216,24 @@ def train(args) -> dict:
     val_dir = run_dir / f"validation-{args.seed + VALIDATION_SEED_OFFSET}-{args.val_designs}"
     if not (val_dir / "labels.csv").exists():
         write_stamp_set(val_dir, args.val_designs, args.seed + VALIDATION_SEED_OFFSET)
-    report = {
-        "command": (f"stampauth train stamp-pairs --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
-                    f" --steps {args.steps} --batch {args.batch} --lr {args.lr} --val-designs {args.val_designs}"),
-        "pairs": int(len(labels)),
-        "parameters": int(model.count_params()),
-        "train_seconds": round(seconds, 1),
-        "validation": [compare_on_validation(model, val_dir, args.canvas, k, args.other_per_design)
-                       for k in args.references],
-    }
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    report_path = run_dir / "report.json"
+    command = (f"stampauth train stamp-pairs --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
+               f" --steps {args.steps} --batch {args.batch} --lr {args.lr} --val-designs {args.val_designs}")
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    if report.get("command") != command:  # a finished run asked again (e.g. with --eval-data) keeps its validation
+        report = {
+            "command": command,
+            "pairs": int(len(labels)),
+            "parameters": int(model.count_params()),
+            "train_seconds": round(seconds, 1),
+            "validation": [compare_on_validation(model, val_dir, args.canvas, k, args.other_per_design)
+                           for k in args.references],
+        }
+    if args.eval_data:  # a held-out set in the layout of 'stampauth eval stamps'
+        report.setdefault("evaluation", {})[str(args.eval_data)] = [
+            compare_on_validation(model, Path(args.eval_data), args.canvas, k, args.other_per_design)
+            for k in args.references]
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
     return {"report": report}
 
 
@@ -240,6 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-designs", type=int, default=120)
     parser.add_argument("--references", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
+    parser.add_argument("--eval-data", default="", help="also compare on this set (labels.csv, as 'eval stamps' reads); "
+                        "a finished run only evaluates")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the pairs")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=250)
