@@ -290,9 +290,10 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
             anchored[0] = False
             mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
             mask = remove_specks(mask, int(config.min_component_frac * mask.size))
-            if _enough_colour_ink(mask, bgr, config):
+            dark, _ = otsu_binarize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))  # stamp and print alike
+            if _enough_colour_ink(mask, dark, config):
                 ink = normalize_ink(chroma, mask)
-                return _fill_under_print(ink, bgr, mask), "colour"
+                return _fill_under_print(ink, dark, mask), "colour"
             # a dark, barely coloured ink (brown-black) just over the chroma floor: its colour finds nothing,
             # its darkness does
     gray = denoise(to_grayscale(image), config.denoise_ksize)
@@ -302,25 +303,22 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
     return normalize_ink(darkness, mask), "black"
 
 
-def _enough_colour_ink(mask: np.ndarray, bgr: np.ndarray, config: PreprocessConfig) -> bool:
+def _enough_colour_ink(mask: np.ndarray, dark: np.ndarray, config: PreprocessConfig) -> bool:
     """Did the colour separation find a stamp? At least a few specks' worth of pixels and 2 % of the crop's dark
-    pixels (a coloured stamp over dense print still has far more)."""
+    pixels (``dark``: Otsu of the grey crop; a coloured stamp over dense print still has far more)."""
     found = int(np.count_nonzero(mask))
     if found < max(16, 4 * int(config.min_component_frac * mask.size)):
         return False
-    dark, _ = otsu_binarize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     return found >= 0.02 * int(np.count_nonzero(dark))
 
 
-def _fill_under_print(ink: np.ndarray, bgr: np.ndarray, stamp_mask: np.ndarray) -> np.ndarray:
+def _fill_under_print(ink: np.ndarray, dark: np.ndarray, stamp_mask: np.ndarray) -> np.ndarray:
     """Where black print covers the stamp, its colour is gone: bridge such gaps from the ink around them.
 
-    Only pixels that are dark print (dark, not the stamp's colour) and enclosed by stamp ink within
-    a small closing are filled, so text lying beside the stamp adds nothing.
+    Only pixels that are dark print (``dark``, the Otsu mask of the grey crop, and not the stamp's colour) and
+    enclosed by stamp ink within a small closing are filled, so text lying beside the stamp adds nothing.
     """
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    print_mask, _ = otsu_binarize(gray)
-    print_mask = cv2.bitwise_and(print_mask, cv2.bitwise_not(stamp_mask))
+    print_mask = cv2.bitwise_and(dark, cv2.bitwise_not(stamp_mask))
     if not print_mask.any():
         return ink
     size = max(3, int(round(0.02 * max(ink.shape))) | 1)

@@ -35,9 +35,9 @@ __all__ = [
     "FORGERY_CHANGES",
     "forge_design",
     "impression",
-    "visible_change",
     "place_on_paper",
     "verification_design",
+    "visible_change",
     "write_stamp_set",
 ]
 

@@ -75,11 +75,11 @@ def _pairs_worker(job):
 
 
 def cached_pairs(path: Path, seed: int, designs: int, canvas: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """All designs' pairs, drawn once with ``workers`` processes and cached at ``path`` (``.npz``)."""
-    if path.exists():
+    """All designs' pairs, drawn once with ``workers`` processes and cached at ``path`` (``.npz``, named by the caller
+    after seed, canvas and design count)."""
+    if path.exists():  # the file name holds seed, canvas and design count
         data = np.load(path)
-        if data["pairs"].shape[1] == canvas and int(data["designs"]) == designs:
-            return data["pairs"], data["labels"]
+        return data["pairs"], data["labels"]
     from multiprocessing import get_context
 
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def cached_pairs(path: Path, seed: int, designs: int, canvas: int, workers: int)
                    if r is not None]
     pairs, labels = np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, pairs=pairs, labels=labels, designs=designs)
+    np.savez(path, pairs=pairs, labels=labels)
     log.info("drew %d pairs of %d designs in %.0f s", len(labels), designs, time.perf_counter() - started)
     return pairs, labels
 
@@ -169,17 +169,23 @@ def compare_on_validation(model, val_dir: Path, canvas: int, references: int, ot
               for t in make_trials(marks, references, seed=0)]
 
     pair_cache: dict[tuple[tuple[int, ...], int], tuple[float, float]] = {}
+    registered_cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def registered(refs: tuple[int, ...]) -> np.ndarray:
+        """``(K, S, S)``: a trial's references registered onto its first one (shared by all its queries)."""
+        if refs not in registered_cache:
+            frame = canvases[refs[0]]
+            registered_cache[refs] = np.stack([frame] + [align_to(canvases[r], frame).aligned for r in refs[1:]])
+        return registered_cache[refs]
 
     def pair_scores(refs: tuple[int, ...], q: int) -> tuple[float, float]:
         if (refs, q) not in pair_cache:
-            frame = canvases[refs[0]]
-            registered = np.stack([frame] + [align_to(canvases[r], frame).aligned for r in refs[1:]])
             aligned = [align_to(canvases[q], canvases[r]).aligned for r in refs]
             batch = np.stack([np.stack([canvases[r], a], -1) for r, a in zip(refs, aligned)])
             batch = np.round(batch * 255) / 255  # as the training cache holds them
             logits = model.predict_on_batch([batch[..., :1], batch[..., 1:]])[:, 0]
-            outside = ink_outside(align_to(canvases[q], frame).aligned, registered)
-            pair_cache[(refs, q)] = (float(np.mean(logits)), -outside)
+            # aligned[0] is the query registered onto refs[0], the frame of registered(refs)
+            pair_cache[(refs, q)] = (float(np.mean(logits)), -ink_outside(aligned[0], registered(refs)))
         return pair_cache[(refs, q)]
 
     started = time.perf_counter()
