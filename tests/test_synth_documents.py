@@ -137,3 +137,41 @@ def test_generator_version_1_draws_no_handwritten_entries_and_unknown_versions_a
     assert not calls, "version 1 pages are the shipped detector's training pages, unchanged"
     with pytest.raises(ValueError, match="generator version"):
         generate_page(np.random.default_rng(0), None, long_side=400, version=9)
+
+
+def test_generator_version_3_prints_invoice_tables_totals_and_codes_and_earlier_versions_do_not():
+    import pytest
+
+    from stampauth.synth import documents
+
+    calls: dict[str, list] = {"dense": [], "totals": [], "code": [], "colour": []}
+    table, totals, code, colour_exit = documents._table, documents._totals_box, documents._barcode, documents._InColour.__exit__
+
+    def spy_table(*args, **kwargs):
+        calls["dense"].append(bool(args[6] if len(args) > 6 else kwargs.get("dense", False)))
+        return table(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "_table", spy_table)
+        patch.setattr(documents, "_totals_box", lambda *a: calls["totals"].append(1) or totals(*a))
+        patch.setattr(documents, "_barcode", lambda *a: calls["code"].append(1) or code(*a))
+        patch.setattr(documents._InColour, "__exit__", lambda self, *e: calls["colour"].append(1) or colour_exit(self, *e))
+        for version in (1, 2):
+            for index in range(25):
+                generate_page(np.random.default_rng([22, index]), None, long_side=400, version=version)
+        assert not any(calls["dense"]) and not calls["totals"] and not calls["code"] and not calls["colour"]
+        for index in range(40):
+            generate_page(np.random.default_rng([22, index]), None, long_side=400, version=3)
+    assert sum(calls["dense"]) >= 3 and calls["totals"] and calls["code"] and calls["colour"], {k: len(v) for k, v in calls.items()}
+
+
+def test_printing_in_colour_restores_the_black_print_layer():
+    from stampauth.synth import documents
+
+    canvas = documents._Canvas(200, 100, 100)
+    black_layer = canvas.ink
+    with documents._InColour(canvas, (200, 30, 30)):
+        canvas.text((5, 5), "Total 1,200.00", documents.fonts.random_font(np.random.default_rng(0), 14, "sans"))
+    assert canvas.ink is black_layer and np.asarray(black_layer).max() == 0
+    layer, colour = canvas.colour_layers[-1]
+    assert colour == (200, 30, 30) and np.asarray(layer).max() == 255

@@ -30,8 +30,10 @@ PAPER_INCHES = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
 PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a mark's box
 # Generator versions: a seed gives the same pages in every version it names. 1: what the shipped detector was
 # trained on (the default). 2: + logos set in printed script fonts, black line-art logos, handwritten dates and
-# form entries (unlabelled), larger and fainter signatures (an experiment; see models/MODEL_CARD.md).
-GENERATOR_VERSIONS = (1, 2)
+# form entries (unlabelled), larger and fainter signatures (an experiment; see models/MODEL_CARD.md). 3: version 2
+# + more invoices and the print they carry (dense tables of figures, tables and headings printed in colour, boxed
+# totals, barcodes and 2-D codes), all unlabelled: a detector must not call a dense coloured table a stamp.
+GENERATOR_VERSIONS = (1, 2, 3)
 DEFAULT_GENERATOR_VERSION = 1
 
 
@@ -426,10 +428,12 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> No
             _apply_ink(page, layer, colour, x, y)
 
 
-def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
-    n_cols = int(rng.integers(2, 6))
-    n_rows = int(rng.integers(2, 12))
-    row_h = int(_line_height(font) * rng.uniform(1.5, 2.2))
+def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font, dense: bool = False) -> int:
+    """A table of words and figures from ``y`` down; returns the y below it. ``dense``: an invoice's line items,
+    many tight rows of figures."""
+    n_cols = int(rng.integers(2, 6)) if not dense else int(rng.integers(4, 8))
+    n_rows = int(rng.integers(2, 12)) if not dense else int(rng.integers(8, 26))
+    row_h = int(_line_height(font) * (rng.uniform(1.5, 2.2) if not dense else rng.uniform(1.15, 1.6)))
     cuts = np.sort(rng.uniform(0.15, 0.9, size=n_cols - 1))
     xs = [x0] + [int(x0 + c * (x1 - x0)) for c in cuts] + [x1]
     ruled = rng.random() < 0.7
@@ -452,6 +456,77 @@ def _table(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
         for xx in xs:
             canvas.draw.line([(xx, y), (xx, min(y + n_rows * row_h, canvas.height - canvas.px(60)))], fill=255, width=width)
     return y + (n_rows + 1) * row_h
+
+
+class _InColour:
+    """Within the block, everything drawn on ``canvas`` goes to a layer printed in ``colour`` (BGR)."""
+
+    def __init__(self, canvas: _Canvas, colour: tuple[int, int, int]):
+        self.canvas, self.colour = canvas, colour
+
+    def __enter__(self) -> _Canvas:
+        self.saved = (self.canvas.ink, self.canvas.draw)
+        self.layer = Image.new("L", (self.canvas.width, self.canvas.height), 0)
+        self.canvas.ink, self.canvas.draw = self.layer, ImageDraw.Draw(self.layer)
+        return self.canvas
+
+    def __exit__(self, *exc) -> None:
+        self.canvas.ink, self.canvas.draw = self.saved
+        self.canvas.colour_layers.append((self.layer, self.colour))
+
+
+def _print_colour(rng) -> tuple[int, int, int]:
+    """A printed (not rubber-stamp) colour: corporate blues, reds, greens, greys, saturated or dark."""
+    hue = rng.integers(0, 180)
+    hsv = np.uint8([[[hue, rng.integers(90, 256), rng.integers(60, 200)]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def _totals_box(canvas: _Canvas, rng, x0: int, x1: int, y: int, font) -> int:
+    """The boxed totals under an invoice's table (labels and bold figures, often shaded); returns the y below."""
+    px = canvas.px
+    n = int(rng.integers(2, 5))
+    line_h = _line_height(font)
+    bx0 = int(x0 + (x1 - x0) * rng.uniform(0.45, 0.65))
+    height = int(n * line_h * 1.6) + px(6)
+    if y + height > canvas.height - px(60):
+        return y
+    if rng.random() < 0.5:
+        canvas.draw.rectangle([(bx0, y), (x1, y + height)], fill=int(rng.uniform(20, 70)))
+    canvas.draw.rectangle([(bx0, y), (x1, y + height)], outline=255, width=max(1, px(rng.uniform(0.5, 1.5))))
+    bold = fonts.random_font(rng, max(6, int(line_h * 1.1)), "bold")
+    for i in range(n):
+        yy = y + px(3) + int(i * line_h * 1.6)
+        canvas.text((bx0 + px(4), yy), str(rng.choice(["Subtotal", "VAT 21%", "Total", "TOTAL DUE", "Net", "Shipping", "MwSt"])), font)
+        figure = _number(rng)
+        canvas.text((x1 - px(4) - int(bold.getlength(figure)), yy), figure, bold)
+    return y + height + line_h
+
+
+def _barcode(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+    """A 1-D barcode or a 2-D (QR-like) code, printed black: dense, high-contrast, not a mark."""
+    if x + size >= canvas.width or y + size >= canvas.height:
+        return
+    if rng.random() < 0.5:  # 2-D: a grid of modules with three finder squares
+        n = int(rng.integers(21, 34))
+        cell = max(1, size // n)
+        grid = rng.random((n, n)) < 0.5
+        for cy, cx in ((0, 0), (0, n - 7), (n - 7, 0)):
+            grid[cy:cy + 7, cx:cx + 7] = False
+            grid[cy:cy + 7, cx] = grid[cy:cy + 7, cx + 6] = grid[cy, cx:cx + 7] = grid[cy + 6, cx:cx + 7] = True
+            grid[cy + 2:cy + 5, cx + 2:cx + 5] = True
+        for r, c in zip(*np.nonzero(grid)):
+            canvas.draw.rectangle([(x + c * cell, y + r * cell), (x + (c + 1) * cell - 1, y + (r + 1) * cell - 1)], fill=255)
+    else:
+        height = int(size * rng.uniform(0.3, 0.5))
+        xx = x
+        while xx < x + size:
+            bar = int(rng.integers(1, 4)) * max(1, size // 90)
+            if rng.random() < 0.55:
+                canvas.draw.rectangle([(xx, y), (xx + bar - 1, y + height)], fill=255)
+            xx += bar
+        small = fonts.random_font(rng, max(6, size // 10), "mono")
+        canvas.text((x, y + height + 2), str(int(rng.integers(10 ** 11, 10 ** 12))), small)
 
 
 def _vertical_number(canvas: _Canvas, rng) -> None:
@@ -514,7 +589,7 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
             canvas.draw.line([(x0, y), (x1, y)], fill=255, width=px(rng.uniform(0.5, 2)))
         y += px(rng.uniform(14, 40))
 
-    kind = rng.choice(["letter", "form", "invoice", "memo"], p=[0.45, 0.2, 0.2, 0.15])
+    kind = rng.choice(["letter", "form", "invoice", "memo"], p=[0.45, 0.2, 0.2, 0.15] if version < 3 else [0.35, 0.2, 0.3, 0.15])
     line_h = _line_height(body_font)
     if kind in ("letter", "memo"):
         if rng.random() < 0.8:
@@ -533,8 +608,15 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
         y += line_h * 2
     else:
         title_font = fonts.random_font(rng, px(rng.uniform(13, 22)), "bold")
-        canvas.text((x0, y), " ".join(_word(rng).upper() for _ in range(int(rng.integers(1, 4)))), title_font)
+        title = " ".join(_word(rng).upper() for _ in range(int(rng.integers(1, 4))))
+        if version >= 3 and rng.random() < 0.4:  # a heading printed in the company's colour
+            with _InColour(canvas, _print_colour(rng)):
+                canvas.text((x0, y), title, title_font)
+        else:
+            canvas.text((x0, y), title, title_font)
         y += int(_line_height(title_font) * 2)
+        if version >= 3 and rng.random() < (0.35 if kind == "invoice" else 0.15):
+            _barcode(canvas, rng, x1 - px(rng.uniform(50, 90)), max(px(10), y - px(rng.uniform(60, 110))), px(rng.uniform(40, 80)))
 
     spacing = rng.uniform(1.3, 2.1)
     n_blocks = int(rng.integers(1, 5))
@@ -543,7 +625,17 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
     for _ in range(n_blocks):
         if y > canvas.height - signature_reserve:
             break
-        if kind in ("form", "invoice") and rng.random() < 0.5:
+        if version >= 3 and kind == "invoice" and rng.random() < 0.75:  # line items, often dense, often in colour
+            dense = rng.random() < 0.6
+            font = small_font if dense and rng.random() < 0.6 else body_font
+            if rng.random() < 0.4:
+                with _InColour(canvas, _print_colour(rng)):
+                    y = _table(canvas, rng, x0, x1, y, font, dense) + line_h
+            else:
+                y = _table(canvas, rng, x0, x1, y, font, dense) + line_h
+            if dense and rng.random() < 0.6:
+                y = _totals_box(canvas, rng, x0, x1, y, body_font)
+        elif kind in ("form", "invoice") and rng.random() < 0.5:
             y = _table(canvas, rng, x0, x1, y, body_font if rng.random() < 0.5 else small_font) + line_h
         else:
             y = _paragraph(canvas, rng, x0, x1, y, body_font, int(rng.integers(2, 10)), spacing) + line_h

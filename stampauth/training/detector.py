@@ -300,7 +300,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--long-side", type=int, default=640)
     parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
-    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2],
+    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
     parser.add_argument("--shrink", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
