@@ -88,6 +88,7 @@ def decision_to_proto(decision: Decision) -> pb.Decision:
         reference_similarities=[
             pb.ReferenceSimilarity(specimen_id=sid, similarity=sim) for sid, sim in zip(ids, decision.reference_similarities)
         ],
+        ink_outside_share=decision.outside_share,
     )
 
 

@@ -66,13 +66,14 @@ def cmd_eval(args) -> int:
 
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
     result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir,
-                            baselines=not args.no_baselines, heldout_only=args.heldout)
+                            baselines=not args.no_baselines, heldout_only=args.heldout, overlay=not args.no_overlay)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{kind} verification on {result['data']} (K={result['references']}, model {result['model_version']})")
         print(f"  {'scorer':<12} {'EER skilled':>12} {'EER random':>11} {'AUC':>7}")
-        rows = [("model", result)] + list(result.get("baselines", {}).items())
+        rows = [("model", result)] + ([("encoder", result["encoder_alone"])] if "encoder_alone" in result else []) \
+            + list(result.get("baselines", {}).items())
         for name, row in rows:
             print(f"  {name:<12} {row['eer']:>12.4f} {row['eer_random']:>11.4f} {row['auc']:>7.4f}")
         print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
@@ -183,6 +184,10 @@ def cmd_train(args) -> int:
         from stampauth.training import stamp_pairs
 
         stamp_pairs.main(args.extra)
+    elif args.what == "stamp-overlay":
+        from stampauth.training import stamp_overlay
+
+        stamp_overlay.main(args.extra)
     elif args.what == "signature-ensemble":
         from stampauth.training import signature
 
@@ -280,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (ocr: page seed, 0 = 2026)")
     evaluate.add_argument("--models-dir", default=None)
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the ORB/correlation/SSIM baselines")
+    evaluate.add_argument("--no-overlay", action="store_true",
+                          help="stamps: score with the encoder's similarity alone, over every other design (the served"
+                               " score adds the overlay check; see models/MODEL_CARD.md)")
     evaluate.add_argument("--heldout", action="store_true",
                           help="only the writers the model card lists as validation writers (never trained on)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -304,9 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|stamp-pairs|detector --help')",
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|stamp-overlay|stamp-pairs|detector --help')",
                                 add_help=False)
-    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "stamp-pairs", "detector"])
+    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "stamp-overlay", "stamp-pairs", "detector"])
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")

@@ -112,12 +112,20 @@ def summarize(scores: ProtocolScores, threshold: float | None = None) -> dict:
     return result
 
 
+OVERLAY_OTHER_PER_DESIGN = 8  # with the overlay check, other designs' impressions scored per design
+
+
 def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True,
-                   heldout_only: bool = False) -> dict:
+                   heldout_only: bool = False, overlay: bool = True) -> dict:
     """``stampauth eval signatures``: the shipped model and the baselines through one protocol.
 
     ``heldout_only`` keeps only the writers that the model card lists as validation writers
     (never seen in training), for honest figures on the set the model was trained on.
+
+    Stamps whose card has an overlay check (:mod:`stampauth.overlay`) are scored as the server scores them, the
+    encoder's similarity fused with the overlay; every query costs a registration, so each design then meets
+    :data:`OVERLAY_OTHER_PER_DESIGN` other designs' impressions (seeded), not all of them, and the encoder alone is
+    reported on the same trials under ``encoder_alone``. ``overlay=False`` scores the encoder alone, on all.
     """
     import time
 
@@ -138,7 +146,14 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
             raise InvalidInput("none of the model card's validation writers is in this data set; drop --heldout")
     # stamps are separated from the print under them by colour: read them in colour
     images = [(read_colour if kind == "stamp" else read_gray)(mark.path) for mark in marks]
+    overlay_config = encoder.overlay if overlay else None
     trials = make_trials(marks, references, seed)
+    if overlay_config is not None:
+        from dataclasses import replace
+
+        rng = np.random.default_rng(0)
+        trials = [replace(t, random=tuple(int(i) for i in rng.choice(
+            t.random, min(OVERLAY_OTHER_PER_DESIGN, len(t.random)), replace=False))) for t in trials]
     started = time.perf_counter()
     canvases = np.stack([encoder.preprocess(image) for image in images])
     preprocess_s = time.perf_counter() - started
@@ -146,8 +161,24 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     queries = encoder.embed_queries(canvases)  # (n, views, d): a stamp query at every rotation
     embed_s = time.perf_counter() - started
     embeddings = queries[:, 0, :]  # the unturned view serves as the reference embedding
-    scoring = encoder.card.scoring
-    scores = run_protocol(trials, lambda refs, q: fewshot_score(queries[q], embeddings[list(refs)], scoring)[0])
+    encoder_scoring = scoring = encoder.card.scoring  # scoring: the served score's (the overlay's when it has one)
+
+    def similarity(refs, q) -> float:
+        return fewshot_score(queries[q], embeddings[list(refs)], encoder_scoring)[0]
+
+    overlay_s = 0.0
+    if overlay_config is None:
+        scores = run_protocol(trials, similarity)
+    else:
+        from stampauth.overlay import OverlayTrials, fused_score
+
+        started = time.perf_counter()
+        overlay_trials = OverlayTrials(images, overlay_config)
+        scores = run_protocol(trials, lambda refs, q: fused_score(similarity(refs, q), overlay_trials.outside(refs, q),
+                                                                  overlay_config))
+        overlay_s = time.perf_counter() - started
+        encoder_alone = summarize(run_protocol(trials, similarity))
+        scoring = overlay_config.scoring
     result = summarize(scores)
     # FAR/FRR at the shipped operating point: each score against the threshold for its reference count
     def margins(values, counts):
@@ -161,7 +192,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         data=str(data_dir),
         heldout_only=heldout_only,
         kind=kind,
-        model_version=encoder.version,
+        model_version=encoder.version if overlay_config is None else f"{encoder.version}+{overlay_config.version}",
         score_kind="similarity",
         score_normalization=scoring.normalization,
         seed=seed,
@@ -169,6 +200,14 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         embed_ms_per_crop=round(1000 * embed_s / len(images), 3),
         query_views=encoder.views,
     )
+    if overlay_config is not None:
+        n_scored = len(scores.genuine) + len(scores.skilled) + len(scores.random)
+        result.update(
+            score="encoder similarity fused with the overlay check (stampauth.overlay)",
+            other_per_design=OVERLAY_OTHER_PER_DESIGN,
+            overlay_ms_per_query=round(1000 * overlay_s / max(1, n_scored), 3),
+            encoder_alone={key: encoder_alone[key] for key in ("eer", "eer_random", "auc", "eer_threshold")},
+        )
     if kind == "stamp":
         # run_protocol scored the skilled queries trial by trial, in this order
         skilled = [q for trial in trials for q in trial.skilled]

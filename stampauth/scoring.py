@@ -67,6 +67,9 @@ class Decision:
     reference_similarities: list[float] = field(default_factory=list)
     reference_ids: list[str] = field(default_factory=list)  # specimen ids, same order as the similarities
     score_kind: str = SCORE_KIND
+    # stamps scored with the overlay check (stampauth.overlay): share of the registered query's ink outside the
+    # references' ink; None when the check did not run
+    outside_share: float | None = None
 
     def with_specimen_ids(self, specimen_ids: list[str]) -> "Decision":
         return replace(self, reference_ids=list(specimen_ids))
@@ -203,7 +206,7 @@ def fit_calibration(scores, labels, threshold, iterations: int = 500) -> tuple[f
     weights = np.where(y > 0.5, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
     a, b = 10.0, 0.0
     for _ in range(iterations):  # Newton's method on the weighted log-loss
-        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -50, 50)))
         gradient = np.array([np.sum(weights * (p - y) * x), np.sum(weights * (p - y))])
         w = weights * p * (1 - p)
         hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)

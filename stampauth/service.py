@@ -10,6 +10,8 @@ import copy
 import hashlib
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, Resourc
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.modeling.views import RotationSearch, query_views, search_views
+from stampauth.overlay import outside_share, overlay_canvas, overlay_decision, register_references
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.identification import Identifier
@@ -147,6 +150,11 @@ class StampAuth:
         self.limits = limits
         self.detector = detector
         self.tesseract = tesseract or Tesseract()
+        # the overlay check's canvases of stored stamp specimens, and reference sets registered onto their first
+        # (specimen ids never change content): shared by the tenant views; bounded, least recently used dropped
+        self._overlay_cache: OrderedDict = OrderedDict()
+        self._overlay_lock = threading.Lock()
+        self._overlay_bytes = 0
         # one per replica, shared by the tenant views (for_tenant copies the reference)
         self.identifier = Identifier(store, {k: e.version for k, e in encoders.items()},
                                      {k: e.card.embedding_dim for k, e in encoders.items()}) if store is not None else None
@@ -208,11 +216,12 @@ class StampAuth:
             return decode_image(content, self.limits.input, what)
 
     def embed_bytes(self, kind: str, contents: list[bytes], fields: list[str],
-                    as_queries: bool = False) -> tuple[np.ndarray, list[tuple[int, int]]]:
+                    as_queries: bool = False, images: list | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Decode, preprocess and embed crops; errors name the field of the crop at fault.
 
         Returns ``(n, d)`` reference embeddings, or with ``as_queries`` one query per crop (see
         :meth:`MarkEncoder.queries`: a stamp's is a rotation search, refined for the references it meets).
+        ``images``, when given, receives the decoded crops (for the overlay check).
         """
         encoder = self.encoder(kind)
         canvases, sizes = [], []
@@ -225,6 +234,8 @@ class StampAuth:
             except (InvalidInput, ResourceExhausted) as error:
                 raise error.with_field(field_name)
             sizes.append((int(image.shape[1]), int(image.shape[0])))
+            if images is not None:
+                images.append(image)
         canvases = np.stack(canvases)
         with stage("embed"):
             embeddings = encoder.queries(canvases) if as_queries else encoder.embed(canvases)
@@ -306,12 +317,19 @@ class StampAuth:
 
     # -- comparison ---------------------------------------------------------------------------
     def compare_images(self, kind: str, reference: bytes, query: bytes) -> Decision:
-        references, _ = self.embed_bytes(kind, [reference], ["reference"])
-        queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True)
+        reference_images: list = []
+        query_images: list = []
+        references, _ = self.embed_bytes(kind, [reference], ["reference"], images=reference_images)
+        queries, _ = self.embed_bytes(kind, [query], ["query"], as_queries=True, images=query_images)
         encoder = self.encoders[kind]
         views = _views_for(queries[0], references)
         with stage("score"):
-            return make_decision(views, references, encoder.card.scoring, encoder.version)
+            decision = make_decision(views, references, encoder.card.scoring, encoder.version)
+        if encoder.overlay is None:
+            return decision
+        with stage("overlay"):
+            frame = register_references(self._overlay_canvases(reference_images, ["reference"]))
+            return self._overlaid(decision, query_images[0], frame, "query")
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -319,11 +337,69 @@ class StampAuth:
         identity = self.store.get_identity(identity_id)
         specimen_ids, references = self._references(identity_id, kind)
         encoder = self.encoder(kind)
-        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
+        images: list = []
+        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True, images=images)
         views = _views_for(query[0], references)
         with stage("score"):
             decision = make_decision(views, references, encoder.card.scoring, encoder.version)
+        decision = self._overlay_against(kind, decision, images[0], specimen_ids, "image")
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
+
+    # -- the overlay check (stamps; stampauth.overlay) --------------------------------------------------------
+    OVERLAY_CACHE_BYTES = 256 * 2**20  # a 192-pixel canvas is 147 kB: about 1,700 specimens
+
+    def _overlay_canvases(self, images: list, fields: list[str]) -> np.ndarray:
+        config = self.encoders["stamp"].overlay
+        canvases = []
+        for image, field_name in zip(images, fields):
+            try:
+                canvases.append(overlay_canvas(image, config))
+            except InvalidInput as error:
+                raise error.with_field(field_name)
+        return np.stack(canvases)
+
+    def _cached(self, key, make):
+        with self._overlay_lock:
+            if key in self._overlay_cache:
+                self._overlay_cache.move_to_end(key)
+                return self._overlay_cache[key]
+        value = make()  # outside the lock: registering takes milliseconds; a race computes the same value twice
+        with self._overlay_lock:
+            if key not in self._overlay_cache:
+                self._overlay_cache[key] = value
+                self._overlay_bytes += value.nbytes
+            while self._overlay_bytes > self.OVERLAY_CACHE_BYTES and len(self._overlay_cache) > 1:
+                self._overlay_bytes -= self._overlay_cache.popitem(last=False)[1].nbytes
+        return value
+
+    def _registered_specimens(self, specimen_ids: list[str]) -> np.ndarray:
+        """``(K, S, S)``: the stored specimens' overlay canvases, registered onto the first one."""
+        config = self.encoders["stamp"].overlay
+
+        def canvas(specimen_id: str) -> np.ndarray:
+            image = self._decode(self.store.specimen_content(specimen_id), "stored specimen")
+            try:
+                return overlay_canvas(image, config)
+            except InvalidInput:  # enrolled before this check existed, and no ink at this canvas: nothing to lay on
+                return np.zeros((config.canvas, config.canvas), np.float32)
+
+        canvases = [self._cached(("canvas", config.version, sid), lambda sid=sid: canvas(sid)) for sid in specimen_ids]
+        return self._cached(("registered", config.version, tuple(specimen_ids)),
+                            lambda: register_references(np.stack(canvases)))
+
+    def _overlaid(self, decision: Decision, query_image: np.ndarray, registered: np.ndarray, field_name: str) -> Decision:
+        config = self.encoders["stamp"].overlay
+        query = self._overlay_canvases([query_image], [field_name])[0]
+        return overlay_decision(decision, outside_share(query, registered, config), config)
+
+    def _overlay_against(self, kind: str, decision: Decision, query_image: np.ndarray, specimen_ids: list[str],
+                         field_name: str) -> Decision:
+        """``decision`` re-scored by the overlay check against the stored specimens, when ``kind`` has one."""
+        encoder = self.encoders.get(kind)
+        if encoder is None or encoder.overlay is None or not specimen_ids:
+            return decision
+        with stage("overlay"):
+            return self._overlaid(decision, query_image, self._registered_specimens(specimen_ids), field_name)
 
     # -- identities and specimens -------------------------------------------------------------
     def create_identity(self, identity_id: str, display_name: str = "", metadata: dict[str, str] | None = None,
@@ -458,12 +534,14 @@ class StampAuth:
             return self._identify_document(pages, marks, texts, annotate)
         # Embed each mark once per kind, whatever the number of claims.
         needed = sorted({i for c in claims for i, m in enumerate(marks) if c.admits(m) and m.kind in self.encoders})
-        embeddings = {}
+        embeddings, crops = {}, {}
         for kind in self.encoders:
             indices = [i for i in needed if marks[i].kind == kind]
             checkpoint()
             if indices:
-                embeddings.update(zip(indices, self._embed_marks(kind, by_number, marks, indices)))
+                queries, kind_crops = self._embed_marks(kind, by_number, marks, indices)
+                embeddings.update(zip(indices, queries))
+                crops.update(zip(indices, kind_crops))
         references = {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []
@@ -481,6 +559,7 @@ class StampAuth:
                 views = _views_for(embeddings[index], refs)
                 with stage("score"):
                     decision = make_decision(views, refs, encoder.card.scoring, encoder.version)
+                decision = self._overlay_against(mark.kind, decision, crops[index], specimen_ids, "document")
                 if specimen_ids:
                     decision = decision.with_specimen_ids(specimen_ids)
                 text_match = best_match(expected, texts[index].spans) if texts and expected else None
@@ -508,20 +587,22 @@ class StampAuth:
     # page this size still hold more pixels than the encoders' inputs (80 x 160 signatures, 128 x 128 stamps).
     WORKING_LONG_SIDE = 1600
 
-    def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]) -> list:
+    def _embed_marks(self, kind: str, pages_by_number: dict, marks: list[Detection], indices: list[int]
+                     ) -> tuple[list, list[np.ndarray]]:
         """The marks at ``indices`` (all of ``kind``) cut from their pages, preprocessed and embedded as queries
-        (:meth:`MarkEncoder.queries`), one per index."""
+        (:meth:`MarkEncoder.queries`), one per index; and the crops (for the overlay check)."""
         encoder = self.encoders[kind]
         with stage("preprocess"):
-            canvases = np.stack([encoder.preprocess(page_crop(pages_by_number[marks[i].page_number], marks[i],
-                                                                 self.WORKING_LONG_SIDE))
-                                 for i in indices])
+            crops = [page_crop(pages_by_number[marks[i].page_number], marks[i], self.WORKING_LONG_SIDE) for i in indices]
+            canvases = np.stack([encoder.preprocess(crop) for crop in crops])
         with stage("embed"):
-            return encoder.queries(canvases)
+            return encoder.queries(canvases), crops
 
-    def _rank_identities(self, kind: str, query: np.ndarray, k: int) -> list[tuple[str, Decision]]:
+    def _rank_identities(self, kind: str, query: np.ndarray, k: int, query_image: np.ndarray | None = None
+                         ) -> list[tuple[str, Decision]]:
         """The ``k`` identities of this tenant nearest to ``query`` ``(views, d)``, each with the decision against its
-        references, highest similarity first."""
+        references (with the overlay check when ``kind`` has one and ``query_image`` is given), best score first.
+        Candidates are found by the encoder's similarity; the overlay only re-scores them."""
         encoder = self.encoder(kind)
         index = self.identifier.index(getattr(self.store, "tenant", DEFAULT_TENANT), kind)
         ranked = []
@@ -532,6 +613,13 @@ class StampAuth:
                     ranked.append((match.identity_id,
                                    make_decision(_views_for(query, references), references, encoder.card.scoring,
                                                  encoder.version)))
+        if encoder.overlay is not None and query_image is not None:
+            overlaid = []
+            for identity_id, decision in ranked:
+                stored = self.store.reference_embeddings(identity_id, kind)
+                overlaid.append((identity_id, self._overlay_against(kind, decision, query_image,
+                                                                    [item.specimen_id for item in stored], "image")))
+            ranked = overlaid
         return sorted(ranked, key=lambda item: -item[1].score)
 
     def _identify_document(self, pages, marks, texts, annotate: bool) -> DocumentVerification:
@@ -544,8 +632,9 @@ class StampAuth:
             if not indices:
                 continue
             checkpoint()
-            for i, query in zip(indices, self._embed_marks(kind, by_number, marks, indices)):
-                for identity_id, decision in self._rank_identities(kind, query, self.IDENTIFY_CANDIDATES):
+            queries, crops = self._embed_marks(kind, by_number, marks, indices)
+            for i, query, crop in zip(indices, queries, crops):
+                for identity_id, decision in self._rank_identities(kind, query, self.IDENTIFY_CANDIDATES, crop):
                     verifications.append(MarkVerification(i, marks[i], identity_id, decision))
         annotated = []
         if annotate:
@@ -589,9 +678,10 @@ class StampAuth:
         check_kind(kind)
         if not 0 <= top_k <= 100:
             raise InvalidInput("top_k must be between 1 and 100 (0 = 10)", field="top_k")
-        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True)
+        images: list = []
+        query, _ = self.embed_bytes(kind, [image], ["image"], as_queries=True, images=images)
         results = []
-        for identity_id, decision in self._rank_identities(kind, query[0], top_k or 10):
+        for identity_id, decision in self._rank_identities(kind, query[0], top_k or 10, images[0]):
             try:
                 results.append((self.store.get_identity(identity_id), decision))
             except NotFound:  # deleted since the index last synced

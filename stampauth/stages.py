@@ -25,7 +25,8 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "downscale", "detect", "preprocess", "embed", "score", "ocr")  # "detect" includes "downscale"
+# "detect" includes "downscale"; "overlay": a stamp query registered onto its references (stampauth.overlay)
+STAGES = ("decode", "downscale", "detect", "preprocess", "embed", "score", "overlay", "ocr")
 _KNOWN = frozenset(STAGES)
 
 StageObserver = Callable[[str, float], None]

@@ -49,6 +49,9 @@ class ModelCard:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     tflite: dict = field(default_factory=dict)  # the LiteRT export, if any (:mod:`stampauth.modeling.litert`)
+    # stamps: the overlay check fused into the served score (:class:`stampauth.overlay.OverlayConfig` as a dict;
+    # empty = the encoder's similarity alone)
+    overlay: dict = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -124,6 +127,17 @@ class MarkEncoder:
     @property
     def version(self) -> str:
         return self.card.version
+
+    @property
+    def overlay(self):
+        """The card's :class:`stampauth.overlay.OverlayConfig`, or None when the score is the similarity alone."""
+        if not self.card.overlay:
+            return None
+        if getattr(self, "_overlay", None) is None:
+            from stampauth.overlay import OverlayConfig
+
+            self._overlay = OverlayConfig.from_dict(self.card.overlay)
+        return self._overlay
 
     def preprocess(self, image: np.ndarray, debug: dict | None = None) -> np.ndarray:
         """Any 8-bit crop -> ``(H, W) float32`` canvas."""

@@ -1,0 +1,130 @@
+"""The overlay check for stamps: the query laid on its references, as a document examiner does.
+
+The stamp encoder's similarity tells one stamp from another well, but hardly tells a re-made rubber from the
+original (see ``models/MODEL_CARD.md``). A re-made rubber puts ink where the original has none: a glyph of another
+font, wider letter spacing, another emblem. So the query is registered onto the references
+(:func:`stampauth.alignment.align_to`) and the share of its ink lying away from every reference's ink is measured
+(:func:`stampauth.alignment.ink_outside`). The served score fuses the two:
+
+    score = weight_similarity * similarity + weight_outside * (-sqrt(ink outside)) + bias
+
+a *similarity* (higher = more alike; a logit of "same rubber" on the data it was fitted on), compared with a
+threshold per number of references (:class:`stampauth.scoring.ScoringConfig`). The square root spreads the small
+shares where genuine and re-made impressions differ. Weights, thresholds, review band and calibration are fitted
+on synthetic designs that neither training nor evaluation uses (``stampauth train stamp-overlay``) and stored in
+the stamp encoder's card under ``overlay``.
+
+Canvases here are ``(S, S) float32`` in ``[0, 1]`` (ink = 1), made by :func:`overlay_canvas`; they are larger and
+keep smaller specks than the encoder's, because the check looks at glyph-level detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from stampauth.alignment import align_to, ink_outside
+from stampauth.preprocess import PreprocessConfig, preprocess_stamp
+from stampauth.scoring import Decision, ScoringConfig, decide, probability_genuine, threshold_for
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    """The card record of the overlay check (``ModelCard.overlay``)."""
+
+    canvas: int = 192  # pixels of the square canvases that are registered
+    tolerance_px: float = 1.5  # query ink within this distance of some reference ink is "on" the references
+    ink_level: float = 0.35  # canvas value above which a pixel counts as ink
+    min_component_frac: float = 0.0003  # specks smaller than this share of the crop are dropped
+    weight_similarity: float = 1.0
+    weight_outside: float = 1.0
+    bias: float = 0.0
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
+    fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
+
+    @property
+    def version(self) -> str:
+        """``overlay-`` + the first 8 hex of the SHA-256 of the settings: decisions name the scoring they used."""
+        settings = {k: v for k, v in asdict(self).items() if k != "fitted"}
+        return "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "OverlayConfig":
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        if "scoring" in known:
+            known["scoring"] = ScoringConfig(**known["scoring"])
+        return cls(**known)
+
+    def preprocess_config(self) -> PreprocessConfig:
+        return PreprocessConfig(canvas_height=self.canvas, canvas_width=self.canvas, pipeline="stamp",
+                                min_component_frac=self.min_component_frac)
+
+
+def overlay_canvas(image: np.ndarray, config: OverlayConfig) -> np.ndarray:
+    """A stamp crop (any 8-bit layout) -> ``(S, S) float32`` canvas; :class:`InvalidInput` when it shows no ink."""
+    return preprocess_stamp(image, config.preprocess_config())
+
+
+def register_references(canvases: np.ndarray) -> np.ndarray:
+    """``(K, S, S)`` reference canvases -> ``(K, S, S)``, every one registered onto the first (the frame queries are
+    laid in). K impressions of one rubber cover its relief between them despite their inking gaps."""
+    canvases = np.asarray(canvases, np.float32)
+    frame = canvases[0]
+    return np.stack([frame] + [align_to(c, frame).aligned for c in canvases[1:]])
+
+
+def outside_share(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig) -> float:
+    """``query (S, S)`` and the output of :func:`register_references` -> share of the query's ink (registered onto
+    the first reference) more than ``tolerance_px`` from every reference's ink: 0 = all on them, 1 = none."""
+    aligned = align_to(np.asarray(query, np.float32), registered_references[0]).aligned
+    return ink_outside(aligned, registered_references, config.tolerance_px, config.ink_level)
+
+
+def fused_score(similarity: float, outside: float, config: OverlayConfig) -> float:
+    """The encoder's similarity and the overlay's outside share -> the served score (a similarity)."""
+    return float(config.weight_similarity * similarity - config.weight_outside * np.sqrt(max(0.0, outside))
+                 + config.bias)
+
+
+def overlay_decision(encoder_decision: Decision, outside: float, config: OverlayConfig) -> Decision:
+    """The encoder's decision re-scored with the overlay: same references and per-reference similarities, the fused
+    score, the overlay's threshold for that many references, and ``model_version`` naming both."""
+    k = encoder_decision.references_used
+    if k == 0:
+        return encoder_decision
+    score = fused_score(encoder_decision.score, outside, config)
+    scoring = config.scoring
+    return replace(encoder_decision, verdict=decide(score, scoring, k), score=score,
+                   threshold=threshold_for(k, scoring), review_band=scoring.review_band,
+                   probability_genuine=probability_genuine(score, scoring, k),
+                   model_version=f"{encoder_decision.model_version}+{config.version}", outside_share=outside)
+
+
+class OverlayTrials:
+    """The outside share of protocol trials (:mod:`stampauth.evaluation`) over a list of crops: each crop's canvas
+    is made once, each reference set registered once for all the queries scored against it.
+
+    ``images``: the crops (8-bit, colour for the best ink separation); a crop without ink at the overlay canvas
+    gets an empty canvas (nothing of it lies on the references: outside share 1).
+    """
+
+    def __init__(self, images: list[np.ndarray], config: OverlayConfig):
+        from stampauth.errors import InvalidInput
+
+        self.config = config
+        self.canvases = []
+        for image in images:
+            try:
+                self.canvases.append(overlay_canvas(image, config))
+            except InvalidInput:
+                self.canvases.append(np.zeros((config.canvas, config.canvas), np.float32))
+        self._registered: dict[tuple[int, ...], np.ndarray] = {}
+
+    def outside(self, references, query: int) -> float:
+        key = tuple(int(r) for r in references)
+        if key not in self._registered:
+            self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
+        return outside_share(self.canvases[query], self._registered[key], self.config)

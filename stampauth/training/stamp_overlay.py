@@ -1,0 +1,187 @@
+"""Fit the stamp model's overlay check (``stampauth train stamp-overlay``): how the encoder's similarity and the
+overlay's outside share combine into the served score, and the thresholds, review band and calibration of that score.
+
+No network is trained: the stamp encoder's weights and version stay as they are. On ``--designs`` synthetic designs
+of ``--seed`` (a set that neither the encoder's training and validation designs nor the evaluation set of the model
+card come from), every impression is scored with the protocol of ``stampauth eval stamps`` for K = 1, 2, 3 and 5
+references (``--other-per-design`` impressions of other designs per design, not all of them: each one costs a
+registration): the encoder's similarity and :func:`stampauth.overlay.outside_share`. Then
+
+1. the weights: a logistic regression of genuine impressions (weight 1/2) against re-made copies (1/4) and other
+   designs (1/4) on ``[similarity, -sqrt(outside share)]``, all K pooled;
+2. per K, the threshold at the genuine-versus-re-made EER point of the fused score (K = 3 also serves 4, K = 5 every
+   larger count); the calibration, fitted on all scores relative to their threshold; the review band where the
+   calibrated probability of genuine lies between 0.35 and 0.65.
+
+The record is written into ``<--models-dir>/stamp_encoder.json`` under ``overlay``, with what it was fitted on.
+The figures it prints are measured on the very designs it was fitted on (optimistic); ``stampauth eval stamps`` on
+held-out designs gives the honest ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("stampauth.train")
+REFERENCE_COUNTS = (1, 2, 3, 5)
+LABELS = ("genuine", "re-made", "other")
+
+
+def sampled_trials(marks, references: int, other_per_design: int, seed: int = 0):
+    """The protocol's trials (:func:`stampauth.evaluation.make_trials`, ``seed``) with ``other_per_design`` other
+    designs' impressions per design, drawn with rng(0)."""
+    from stampauth.evaluation import make_trials
+
+    rng = np.random.default_rng(0)
+    return [replace(t, random=tuple(int(i) for i in rng.choice(t.random, min(other_per_design, len(t.random)),
+                                                              replace=False)))
+            for t in make_trials(marks, references, seed)]
+
+
+def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design: int, models_dir=None,
+                   config=None) -> dict[int, np.ndarray]:
+    """K -> ``(n, 3)``: label (0 genuine, 1 re-made, 2 other design), encoder similarity, outside share."""
+    from stampauth.datasets import read_colour, read_labels
+    from stampauth.modeling.card import load_encoder
+    from stampauth.overlay import OverlayConfig, OverlayTrials
+    from stampauth.scoring import fewshot_score
+
+    marks = read_labels(data_dir)
+    images = [read_colour(mark.path) for mark in marks]
+    encoder = load_encoder("stamp", models_dir)
+    queries = encoder.embed_queries(np.stack([encoder.preprocess(image) for image in images]))
+    embeddings = queries[:, 0, :]
+    overlay = OverlayTrials(images, config or OverlayConfig())
+    features = {}
+    for k in references:
+        rows = []
+        for trial in sampled_trials(marks, k, other_per_design):
+            refs = list(trial.references)
+            for label, indices in enumerate((trial.genuine, trial.skilled, trial.random)):
+                for q in indices:
+                    similarity = fewshot_score(queries[q], embeddings[refs], encoder.card.scoring)[0]
+                    rows.append((label, similarity, overlay.outside(refs, q)))
+        features[k] = np.array(rows, np.float64)
+        log.info("K=%d: %d queries scored", k, len(rows))
+    return features
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, iterations: int = 100, l2: float = 1e-4) -> np.ndarray:
+    """Weighted logistic regression by Newton's method: ``x (n, d)`` -> ``(d + 1,)`` coefficients, intercept last."""
+    design = np.c_[x, np.ones(len(x))]
+    beta = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -50, 50)))
+        gradient = design.T @ (weights * (p - y)) + l2 * beta
+        hessian = (design * (weights * p * (1 - p))[:, None]).T @ design + l2 * np.eye(len(beta))
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
+
+
+def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
+    """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas and tolerance) ->
+    ``(fitted OverlayConfig, report)``."""
+    from stampauth.overlay import fused_score
+    from stampauth.scoring import ScoringConfig, equal_error_rate, fit_calibration
+
+    pooled = np.concatenate(list(features.values()))
+    label = pooled[:, 0]
+    x = np.stack([pooled[:, 1], -np.sqrt(np.maximum(pooled[:, 2], 0.0))], axis=1)
+    mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-9
+    counts = [max(1, int((label == i).sum())) for i in range(3)]
+    weights = np.choose(label.astype(int), [0.5 / counts[0], 0.25 / counts[1], 0.25 / counts[2]])
+    beta = _logistic((x - mean) / spread, (label == 0).astype(np.float64), weights)
+    w_similarity, w_outside = beta[0] / spread[0], beta[1] / spread[1]
+    bias = beta[2] - float(np.sum(beta[:2] * mean / spread))
+    config = replace(base, weight_similarity=float(w_similarity), weight_outside=float(w_outside), bias=float(bias))
+
+    thresholds, report = {}, {}
+    scores, labels, offsets = [], [], []
+    for k, rows in features.items():
+        fused = np.array([fused_score(s, o, config) for _, s, o in rows])
+        genuine, remade, other = (fused[rows[:, 0] == i] for i in range(3))
+        eer, threshold = equal_error_rate(genuine, remade)
+        thresholds[str(k)] = float(threshold)
+        scores += list(genuine) + list(remade)
+        labels += [1] * len(genuine) + [0] * len(remade)
+        offsets += [threshold] * (len(genuine) + len(remade))
+        similarity, outside = rows[:, 1], -np.sqrt(rows[:, 2])
+        report[f"k{k}"] = {
+            "queries": {name: int((rows[:, 0] == i).sum()) for i, name in enumerate(LABELS)},
+            "fused": {"eer_remade": round(eer, 4), "eer_other": round(equal_error_rate(genuine, other)[0], 4)},
+            "encoder_alone": {"eer_remade": round(equal_error_rate(similarity[rows[:, 0] == 0], similarity[rows[:, 0] == 1])[0], 4),
+                              "eer_other": round(equal_error_rate(similarity[rows[:, 0] == 0], similarity[rows[:, 0] == 2])[0], 4)},
+            "overlay_alone": {"eer_remade": round(equal_error_rate(outside[rows[:, 0] == 0], outside[rows[:, 0] == 1])[0], 4),
+                              "eer_other": round(equal_error_rate(outside[rows[:, 0] == 0], outside[rows[:, 0] == 2])[0], 4)},
+        }
+    slope, intercept = fit_calibration(scores, labels, offsets)
+    band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))
+    largest = str(max(features))
+    scoring = ScoringConfig(normalization="none", threshold=thresholds[largest], thresholds_by_references=thresholds,
+                            review_band=band, calibration_slope=slope, calibration_intercept=intercept)
+    return replace(config, scoring=scoring), report
+
+
+def train(args) -> dict:
+    from stampauth.modeling.card import models_dir
+    from stampauth.overlay import OverlayConfig
+    from stampauth.synth.stamp_sets import write_stamp_set
+
+    started = time.perf_counter()
+    run_dir = Path(args.run_dir)
+    data_dir = run_dir / f"designs-{args.seed}-{args.designs}"
+    if not (data_dir / "labels.csv").exists():
+        write_stamp_set(data_dir, args.designs, args.seed)
+    card_path = Path(args.models_dir or models_dir()) / "stamp_encoder.json"
+    card = json.loads(card_path.read_text())
+    base = OverlayConfig(canvas=args.canvas, tolerance_px=args.tolerance_px)
+    cache = run_dir / f"features-{card['version']}-{args.canvas}-{args.tolerance_px}-{args.other_per_design}.npz"
+    if cache.exists():
+        loaded = np.load(cache)
+        features = {int(key[1:]): loaded[key] for key in loaded.files}
+    else:
+        features = trial_features(data_dir, REFERENCE_COUNTS, args.other_per_design, args.models_dir, base)
+        np.savez(cache, **{f"k{k}": v for k, v in features.items()})
+    command = (f"stampauth train stamp-overlay --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
+               f" --tolerance-px {args.tolerance_px} --other-per-design {args.other_per_design}")
+    config, report = fit_overlay(features, base)
+    config = replace(config, fitted={"command": command, "seed": args.seed, "designs": args.designs,
+                                     "other_per_design": args.other_per_design, "encoder_version": card["version"],
+                                     "on_fit_designs": report, "date": time.strftime("%Y-%m-%d")})
+    card["overlay"] = asdict(config)
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    log.info("wrote the overlay record %s into %s (%.0f s)", config.version, card_path, time.perf_counter() - started)
+    return {"report": {"version": config.version, "weight_similarity": config.weight_similarity,
+                       "weight_outside": config.weight_outside, "bias": config.bias,
+                       "thresholds_by_references": config.scoring.thresholds_by_references,
+                       "review_band": config.scoring.review_band, "on_fit_designs": report}}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", default="", help="where stamp_encoder.json is (default: the shipped models)")
+    parser.add_argument("--run-dir", default="runs/stamp-overlay", help="the fitting designs and their scores")
+    parser.add_argument("--seed", type=int, default=31, help="seed of the fitting designs (stampauth synth stamps)")
+    parser.add_argument("--designs", type=int, default=150)
+    parser.add_argument("--canvas", type=int, default=192, help="pixels of the registered canvases")
+    parser.add_argument("--tolerance-px", type=float, default=1.5, help="at the canvas size")
+    parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
+
+
+def main(argv=None) -> None:
+    from stampauth.training import run_command
+
+    run_command("stamp-overlay", __doc__.splitlines()[0], add_arguments, train, "report", argv)
+
+
+if __name__ == "__main__":
+    main()
