@@ -119,7 +119,11 @@ def specimen_to_proto(record: SpecimenRecord) -> pb.Specimen:
 
 
 def model_to_proto(card: ModelCard) -> pb.ModelInfo:
+    from stampauth.overlay import OverlayConfig
+
     height, width, channels = card.input_shape
+    overlay = OverlayConfig.from_dict(card.overlay) if card.overlay else None
+    scoring = overlay.scoring if overlay else card.scoring  # the score decisions are taken on
     return pb.ModelInfo(
         name=card.name,
         kind=KIND_TO_PROTO[card.kind],
@@ -127,14 +131,15 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
         input_spec=pb.InputSpec(height=height, width=width, channels=channels, normalization=card.input_normalization),
         embedding_dim=card.embedding_dim,
         score_kind=pb.SCORE_KIND_SIMILARITY,
-        threshold=card.scoring.threshold,
-        review_band=card.scoring.review_band,
-        score_normalization=card.scoring.normalization,
+        threshold=scoring.threshold,
+        review_band=scoring.review_band,
+        score_normalization="overlay" if overlay else scoring.normalization,
         thresholds_by_references=[
             pb.ReferenceThreshold(references=int(k), threshold=float(v))
-            for k, v in sorted(card.scoring.thresholds_by_references.items(), key=lambda item: int(item[0]))
+            for k, v in sorted(scoring.thresholds_by_references.items(), key=lambda item: int(item[0]))
         ],
         query_views=max(1, card.preprocess.rotation_views),
+        decision_model_version=f"{card.version}+{overlay.version}" if overlay else card.version,
     )
 
 

@@ -152,3 +152,15 @@ def test_grpc_decisions_carry_the_ink_outside_share_only_when_the_overlay_ran(ov
             assert none.decision.verdict == pb.VERDICT_NO_REFERENCE and not none.decision.HasField("ink_outside_share")
     finally:
         running.stop(grace=1)
+
+
+def test_server_info_gives_the_thresholds_and_version_of_the_score_decisions_use(overlaid_core):
+    from stampauth.server.convert import model_to_proto
+
+    core, _ = overlaid_core
+    [card] = core.server_info().models
+    info = model_to_proto(card)
+    assert info.decision_model_version == f"{card.version}+{CONFIG.version}" and info.score_normalization == "overlay"
+    assert {t.references: round(t.threshold, 6) for t in info.thresholds_by_references} == {1: 0.2, 3: 0.5}
+    plain = model_to_proto(dataclasses.replace(card, overlay={}))
+    assert plain.decision_model_version == card.version and plain.threshold == pytest.approx(card.scoring.threshold)
