@@ -98,7 +98,8 @@ def decision_json(d) -> dict:
     return {"verdict": d.verdict.value, "score": _finite(d.score), "score_kind": d.score_kind,
             "threshold": round(d.threshold, 4), "review_band": round(d.review_band, 4),
             "probability_genuine": _finite(d.probability_genuine), "references_used": d.references_used,
-            "model_version": d.model_version}
+            "model_version": d.model_version} | (
+        {} if d.outside_share is None else {"ink_outside_share": round(float(d.outside_share), 4)})
 
 
 def identity_json(record) -> dict:

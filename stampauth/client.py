@@ -136,6 +136,7 @@ def decision_from_proto(d: pb.Decision) -> Decision:
         reference_similarities=[r.similarity for r in d.reference_similarities],
         reference_ids=[r.specimen_id for r in d.reference_similarities],
         score_kind=pb.ScoreKind.Name(d.score_kind).removeprefix("SCORE_KIND_").lower(),
+        outside_share=d.ink_outside_share if d.HasField("ink_outside_share") else None,
     )
 
 

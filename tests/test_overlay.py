@@ -146,6 +146,9 @@ def test_grpc_decisions_carry_the_ink_outside_share_only_when_the_overlay_ran(ov
             reply = stub.VerifyImage(pb.VerifyImageRequest(identity_id="acme", kind=pb.MARK_KIND_STAMP,
                                                            image=pb.ImageData(content=crops[4])))
             assert reply.decision.HasField("ink_outside_share") and "+overlay-" in reply.decision.model_version
+            from stampauth.client import decision_from_proto
+
+            assert decision_from_proto(reply.decision).outside_share == pytest.approx(reply.decision.ink_outside_share)
             core.create_identity("empty", "No specimens")
             none = stub.VerifyImage(pb.VerifyImageRequest(identity_id="empty", kind=pb.MARK_KIND_STAMP,
                                                           image=pb.ImageData(content=crops[4])))
