@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -128,3 +130,33 @@ class OverlayTrials:
         if key not in self._registered:
             self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
         return outside_share(self.canvases[query], self._registered[key], self.config)
+
+
+class ArrayCache:
+    """A thread-safe least-recently-used cache of arrays bounded by their bytes (canvases of stored specimens and
+    registered reference sets: they never change for a specimen id, so nothing ever needs invalidating)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key, make) -> np.ndarray:
+        """The array cached under ``key``, made by ``make()`` when missing (outside the lock: registering takes
+        milliseconds, and two callers racing only make the same array twice)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = value
+                self._bytes += value.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                self._bytes -= self._items.popitem(last=False)[1].nbytes
+        return value

@@ -10,8 +10,6 @@ import copy
 import hashlib
 import logging
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, Resourc
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.modeling.views import RotationSearch, query_views, search_views
-from stampauth.overlay import outside_share, overlay_canvas, overlay_decision, register_references
+from stampauth.overlay import ArrayCache, outside_share, overlay_canvas, overlay_decision, register_references
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.identification import Identifier
@@ -150,11 +148,9 @@ class StampAuth:
         self.limits = limits
         self.detector = detector
         self.tesseract = tesseract or Tesseract()
-        # the overlay check's canvases of stored stamp specimens, and reference sets registered onto their first
-        # (specimen ids never change content): shared by the tenant views; bounded, least recently used dropped
-        self._overlay_cache: OrderedDict = OrderedDict()
-        self._overlay_lock = threading.Lock()
-        self._overlay_bytes = 0
+        # the overlay check's canvases of stored stamp specimens and reference sets registered onto their first,
+        # shared by the tenant views (specimen ids are unique)
+        self._overlay_cache = ArrayCache(self.OVERLAY_CACHE_BYTES)
         # one per replica, shared by the tenant views (for_tenant copies the reference)
         self.identifier = Identifier(store, {k: e.version for k, e in encoders.items()},
                                      {k: e.card.embedding_dim for k, e in encoders.items()}) if store is not None else None
@@ -358,20 +354,6 @@ class StampAuth:
                 raise error.with_field(field_name)
         return np.stack(canvases)
 
-    def _cached(self, key, make):
-        with self._overlay_lock:
-            if key in self._overlay_cache:
-                self._overlay_cache.move_to_end(key)
-                return self._overlay_cache[key]
-        value = make()  # outside the lock: registering takes milliseconds; a race computes the same value twice
-        with self._overlay_lock:
-            if key not in self._overlay_cache:
-                self._overlay_cache[key] = value
-                self._overlay_bytes += value.nbytes
-            while self._overlay_bytes > self.OVERLAY_CACHE_BYTES and len(self._overlay_cache) > 1:
-                self._overlay_bytes -= self._overlay_cache.popitem(last=False)[1].nbytes
-        return value
-
     def _registered_specimens(self, specimen_ids: list[str]) -> np.ndarray:
         """``(K, S, S)``: the stored specimens' overlay canvases, registered onto the first one."""
         config = self.encoders["stamp"].overlay
@@ -383,8 +365,8 @@ class StampAuth:
             except InvalidInput:  # enrolled before this check existed, and no ink at this canvas: nothing to lay on
                 return np.zeros((config.canvas, config.canvas), np.float32)
 
-        canvases = [self._cached(("canvas", config.version, sid), lambda sid=sid: canvas(sid)) for sid in specimen_ids]
-        return self._cached(("registered", config.version, tuple(specimen_ids)),
+        canvases = [self._overlay_cache.get(("canvas", config.version, sid), lambda sid=sid: canvas(sid)) for sid in specimen_ids]
+        return self._overlay_cache.get(("registered", config.version, tuple(specimen_ids)),
                             lambda: register_references(np.stack(canvases)))
 
     def _overlaid(self, decision: Decision, query_image: np.ndarray, registered: np.ndarray, field_name: str) -> Decision:

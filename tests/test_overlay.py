@@ -167,3 +167,22 @@ def test_server_info_gives_the_thresholds_and_version_of_the_score_decisions_use
     assert {t.references: round(t.threshold, 6) for t in info.thresholds_by_references} == {1: 0.2, 3: 0.5}
     plain = model_to_proto(dataclasses.replace(card, overlay={}))
     assert plain.decision_model_version == card.version and plain.threshold == pytest.approx(card.scoring.threshold)
+
+
+def test_array_cache_drops_the_least_recently_used_beyond_its_bytes_and_makes_each_value_once():
+    from stampauth.overlay import ArrayCache
+
+    cache = ArrayCache(max_bytes=3 * 800)
+    made = []
+
+    def make(i):
+        made.append(i)
+        return np.full(100, i, np.float64)  # 800 bytes
+
+    for i in (1, 2, 3):
+        cache.get(i, lambda i=i: make(i))
+    cache.get(1, lambda: make(1))  # 1 is now the most recently used
+    cache.get(4, lambda: make(4))  # over budget: 2 goes
+    assert made == [1, 2, 3, 4] and len(cache) == 3
+    cache.get(2, lambda: make(2))
+    assert made[-1] == 2 and cache.get(1, lambda: make(-1))[0] == 1
