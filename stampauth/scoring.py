@@ -204,14 +204,22 @@ def fit_calibration(scores, labels, threshold, iterations: int = 500) -> tuple[f
     x = np.asarray(scores, dtype=np.float64) - np.asarray(threshold, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     weights = np.where(y > 0.5, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
-    a, b = 10.0, 0.0
-    for _ in range(iterations):  # Newton's method on the weighted log-loss
+    def loss(a: float, b: float) -> float:  # weighted log-loss, written so it never overflows
+        z = a * x + b
+        return float(np.sum(weights * (np.logaddexp(0.0, z) - y * z)))
+
+    # start where a * x spans a few units: a start far out saturates the sigmoid and Newton's first step explodes
+    a, b = 1.0 / max(float(np.std(x)), 1e-6), 0.0
+    for _ in range(iterations):  # Newton's method with step halving on the weighted log-loss (convex)
         p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -50, 50)))
         gradient = np.array([np.sum(weights * (p - y) * x), np.sum(weights * (p - y))])
         w = weights * p * (1 - p)
         hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
+        current, scale = loss(a, b), 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current + 1e-15:
+            scale /= 2
+        a, b = a - scale * step[0], b - scale * step[1]
+        if np.abs(scale * step).max() < 1e-9:
             break
     return float(a), float(b)
