@@ -105,6 +105,8 @@ def test_an_impression_at_any_angle_scores_like_an_upright_one(stub, enrolled):
         assert abs(turned.score - upright.score) < 0.06, (angle, turned.score, upright.score)
         assert turned.verdict != pb.VERDICT_FORGED and not_below_the_band(turned)
         assert turned.references_used == 3 and turned.model_version.startswith("stamp-")
+        # the shipped stamp card has an overlay check: every decision is laid on the references too
+        assert "+overlay-" in turned.model_version and turned.HasField("ink_outside_share")
         assert turned.score_kind == pb.SCORE_KIND_SIMILARITY and len(turned.reference_similarities) == 3
 
 
