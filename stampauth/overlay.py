@@ -91,14 +91,15 @@ def fused_score(similarity: float, outside: float, config: OverlayConfig) -> flo
                  + config.bias)
 
 
-def overlay_decision(encoder_decision: Decision, outside: float, config: OverlayConfig) -> Decision:
+def overlay_decision(encoder_decision: Decision, outside: float | None, config: OverlayConfig) -> Decision:
     """The encoder's decision re-scored with the overlay: same references and per-reference similarities, the fused
     score, the overlay's threshold for that many references, and ``model_version`` naming both."""
     k = encoder_decision.references_used
-    if k == 0:
-        return encoder_decision
-    score = fused_score(encoder_decision.score, outside, config)
     scoring = config.scoring
+    if k == 0:  # NO_REFERENCE: nothing to lay the query on, but the threshold and version are the served score's
+        return replace(encoder_decision, threshold=scoring.threshold, review_band=scoring.review_band,
+                       model_version=f"{encoder_decision.model_version}+{config.version}")
+    score = fused_score(encoder_decision.score, outside, config)
     return replace(encoder_decision, verdict=decide(score, scoring, k), score=score,
                    threshold=threshold_for(k, scoring), review_band=scoring.review_band,
                    probability_genuine=probability_genuine(score, scoring, k),

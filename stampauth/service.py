@@ -378,8 +378,10 @@ class StampAuth:
                          field_name: str) -> Decision:
         """``decision`` re-scored by the overlay check against the stored specimens, when ``kind`` has one."""
         encoder = self.encoders.get(kind)
-        if encoder is None or encoder.overlay is None or not specimen_ids:
+        if encoder is None or encoder.overlay is None:
             return decision
+        if not specimen_ids:
+            return overlay_decision(decision, None, encoder.overlay)
         with stage("overlay"):
             return self._overlaid(decision, query_image, self._registered_specimens(specimen_ids), field_name)
 

@@ -55,7 +55,9 @@ def test_fused_score_and_decision_name_the_threshold_for_the_reference_count_and
     one = overlay_decision(dataclasses.replace(encoder, references_used=1), 0.0, CONFIG)
     assert one.threshold == 0.2
     none = Decision(Verdict.NO_REFERENCE, float("nan"), 0.7, 0.1, float("nan"), "stamp-x", 0)
-    assert overlay_decision(none, 0.5, CONFIG) is none
+    no_reference = overlay_decision(none, None, CONFIG)
+    assert no_reference.verdict == Verdict.NO_REFERENCE and no_reference.outside_share is None
+    assert no_reference.threshold == CONFIG.scoring.threshold and no_reference.model_version == f"stamp-x+{CONFIG.version}"
 
 
 def test_the_version_follows_the_settings_not_the_fitting_record():
@@ -153,6 +155,8 @@ def test_grpc_decisions_carry_the_ink_outside_share_only_when_the_overlay_ran(ov
             none = stub.VerifyImage(pb.VerifyImageRequest(identity_id="empty", kind=pb.MARK_KIND_STAMP,
                                                           image=pb.ImageData(content=crops[4])))
             assert none.decision.verdict == pb.VERDICT_NO_REFERENCE and not none.decision.HasField("ink_outside_share")
+            assert none.decision.model_version == reply.decision.model_version, "NO_REFERENCE names the served score too"
+            assert none.decision.threshold == pytest.approx(CONFIG.scoring.threshold)
     finally:
         running.stop(grace=1)
 
