@@ -76,6 +76,16 @@ def make_trials(marks: Sequence[LabelledMark], references: int, seed: int = 0) -
     return trials
 
 
+def fewer_others(trials: Sequence[Trial], per_writer: int) -> list[Trial]:
+    """``trials`` with ``per_writer`` of the other writers' marks each (drawn with rng(0), in trial order) instead of
+    all: for scorers that cost a registration per query."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    return [replace(t, random=tuple(int(i) for i in rng.choice(t.random, min(per_writer, len(t.random)), replace=False)))
+            for t in trials]
+
+
 def run_protocol(trials: Sequence[Trial], scorer: Scorer) -> ProtocolScores:
     scores = ProtocolScores(writers=len(trials))
     for trial in trials:
@@ -149,11 +159,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     overlay_config = encoder.overlay if overlay else None
     trials = make_trials(marks, references, seed)
     if overlay_config is not None:
-        from dataclasses import replace
-
-        rng = np.random.default_rng(0)
-        trials = [replace(t, random=tuple(int(i) for i in rng.choice(
-            t.random, min(OVERLAY_OTHER_PER_DESIGN, len(t.random)), replace=False))) for t in trials]
+        trials = fewer_others(trials, OVERLAY_OTHER_PER_DESIGN)
     started = time.perf_counter()
     canvases = np.stack([encoder.preprocess(image) for image in images])
     preprocess_s = time.perf_counter() - started

@@ -37,12 +37,9 @@ LABELS = ("genuine", "re-made", "other")
 def sampled_trials(marks, references: int, other_per_design: int, seed: int = 0):
     """The protocol's trials (:func:`stampauth.evaluation.make_trials`, ``seed``) with ``other_per_design`` other
     designs' impressions per design, drawn with rng(0)."""
-    from stampauth.evaluation import make_trials
+    from stampauth.evaluation import fewer_others, make_trials
 
-    rng = np.random.default_rng(0)
-    return [replace(t, random=tuple(int(i) for i in rng.choice(t.random, min(other_per_design, len(t.random)),
-                                                              replace=False)))
-            for t in make_trials(marks, references, seed)]
+    return fewer_others(make_trials(marks, references, seed), other_per_design)
 
 
 def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design: int, models_dir=None,

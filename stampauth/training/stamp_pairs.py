@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +146,7 @@ def compare_on_validation(model, val_dir: Path, canvas: int, references: int, ot
     from stampauth.alignment import align_to, ink_outside
     from stampauth.datasets import read_colour, read_labels
     from stampauth.errors import InvalidInput
-    from stampauth.evaluation import make_trials, run_protocol, summarize
+    from stampauth.evaluation import fewer_others, make_trials, run_protocol, summarize
     from stampauth.modeling.card import load_encoder
     from stampauth.preprocess import preprocess_stamp
     from stampauth.scoring import fewshot_score
@@ -163,10 +162,7 @@ def compare_on_validation(model, val_dir: Path, canvas: int, references: int, ot
             return np.zeros((canvas, canvas), np.float32)
 
     canvases = [canvas_of(image) for image in images]
-    rng = np.random.default_rng(0)
-    trials = [replace(t, random=tuple(int(i) for i in rng.choice(t.random, min(other_per_design, len(t.random)),
-                                                                 replace=False)))
-              for t in make_trials(marks, references, seed=0)]
+    trials = fewer_others(make_trials(marks, references, seed=0), other_per_design)
 
     pair_cache: dict[tuple[tuple[int, ...], int], tuple[float, float]] = {}
     registered_cache: dict[tuple[int, ...], np.ndarray] = {}
