@@ -119,10 +119,8 @@ def specimen_to_proto(record: SpecimenRecord) -> pb.Specimen:
 
 
 def model_to_proto(card: ModelCard) -> pb.ModelInfo:
-    from stampauth.overlay import OverlayConfig
-
     height, width, channels = card.input_shape
-    overlay = OverlayConfig.from_dict(card.overlay) if card.overlay else None
+    overlay = card.overlay_config
     scoring = overlay.scoring if overlay else card.scoring  # the score decisions are taken on
     return pb.ModelInfo(
         name=card.name,

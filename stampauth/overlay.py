@@ -20,6 +20,7 @@ keep smaller specks than the encoder's, because the check looks at glyph-level d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -47,7 +48,7 @@ class OverlayConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
     fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """``overlay-`` + the first 8 hex of the SHA-256 of the settings: decisions name the scoring they used."""
         settings = {k: v for k, v in asdict(self).items() if k != "fitted"}
@@ -55,7 +56,9 @@ class OverlayConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "OverlayConfig":
-        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        from stampauth.modeling.card import known_fields
+
+        known = known_fields(cls, data)
         if "scoring" in known:
             known["scoring"] = ScoringConfig(**known["scoring"])
         return cls(**known)

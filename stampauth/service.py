@@ -324,8 +324,8 @@ class StampAuth:
         if encoder.overlay is None:
             return decision
         with stage("overlay"):
-            frame = register_references(self._overlay_canvases(reference_images, ["reference"]))
-            return self._overlaid(decision, query_images[0], frame, "query")
+            frame = register_references(self._overlay_canvas(kind, reference_images[0], "reference")[None])
+            return self._overlaid(decision, self._overlay_canvas(kind, query_images[0], "query"), frame)
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -338,21 +338,23 @@ class StampAuth:
         views = _views_for(query[0], references)
         with stage("score"):
             decision = make_decision(views, references, encoder.card.scoring, encoder.version)
-        decision = self._overlay_against(kind, decision, images[0], specimen_ids, "image")
+        decision = self._overlay_against(kind, decision, self._overlay_canvas(kind, images[0], "image"), specimen_ids)
         return decision.with_specimen_ids(specimen_ids) if specimen_ids else decision, identity
 
     # -- the overlay check (stamps; stampauth.overlay) --------------------------------------------------------
     OVERLAY_CACHE_BYTES = 256 * 2**20  # a 192-pixel canvas is 147 kB: about 1,700 specimens
 
-    def _overlay_canvases(self, images: list, fields: list[str]) -> np.ndarray:
-        config = self.encoders["stamp"].overlay
-        canvases = []
-        for image, field_name in zip(images, fields):
+    def _overlay_canvas(self, kind: str, image: np.ndarray, field_name: str) -> np.ndarray | None:
+        """A query crop's overlay canvas ``(S, S)``, made once per request and mark; None when ``kind`` has no
+        overlay check."""
+        encoder = self.encoders.get(kind)
+        if encoder is None or encoder.overlay is None:
+            return None
+        with stage("overlay"):
             try:
-                canvases.append(overlay_canvas(image, config))
+                return overlay_canvas(image, encoder.overlay)
             except InvalidInput as error:
                 raise error.with_field(field_name)
-        return np.stack(canvases)
 
     def _registered_specimens(self, specimen_ids: list[str]) -> np.ndarray:
         """``(K, S, S)``: the stored specimens' overlay canvases, registered onto the first one."""
@@ -365,25 +367,26 @@ class StampAuth:
             except InvalidInput:  # enrolled before this check existed, and no ink at this canvas: nothing to lay on
                 return np.zeros((config.canvas, config.canvas), np.float32)
 
-        canvases = [self._overlay_cache.get(("canvas", config.version, sid), lambda sid=sid: canvas(sid)) for sid in specimen_ids]
+        canvases = [self._overlay_cache.get(("canvas", config.version, sid), lambda sid=sid: canvas(sid))
+                    for sid in specimen_ids]
         return self._overlay_cache.get(("registered", config.version, tuple(specimen_ids)),
-                            lambda: register_references(np.stack(canvases)))
+                                       lambda: register_references(np.stack(canvases)))
 
-    def _overlaid(self, decision: Decision, query_image: np.ndarray, registered: np.ndarray, field_name: str) -> Decision:
+    def _overlaid(self, decision: Decision, query_canvas: np.ndarray, registered: np.ndarray) -> Decision:
         config = self.encoders["stamp"].overlay
-        query = self._overlay_canvases([query_image], [field_name])[0]
-        return overlay_decision(decision, outside_share(query, registered, config), config)
+        return overlay_decision(decision, outside_share(query_canvas, registered, config), config)
 
-    def _overlay_against(self, kind: str, decision: Decision, query_image: np.ndarray, specimen_ids: list[str],
-                         field_name: str) -> Decision:
-        """``decision`` re-scored by the overlay check against the stored specimens, when ``kind`` has one."""
-        encoder = self.encoders.get(kind)
-        if encoder is None or encoder.overlay is None:
+    def _overlay_against(self, kind: str, decision: Decision, query_canvas: np.ndarray | None,
+                         specimen_ids: list[str]) -> Decision:
+        """``decision`` re-scored by the overlay check against the stored specimens; unchanged when ``query_canvas``
+        is None (see :meth:`_overlay_canvas`: ``kind`` has no check)."""
+        if query_canvas is None:
             return decision
+        config = self.encoders[kind].overlay
         if not specimen_ids:
-            return overlay_decision(decision, None, encoder.overlay)
+            return overlay_decision(decision, None, config)
         with stage("overlay"):
-            return self._overlaid(decision, query_image, self._registered_specimens(specimen_ids), field_name)
+            return self._overlaid(decision, query_canvas, self._registered_specimens(specimen_ids))
 
     # -- identities and specimens -------------------------------------------------------------
     def create_identity(self, identity_id: str, display_name: str = "", metadata: dict[str, str] | None = None,
@@ -526,7 +529,7 @@ class StampAuth:
                 queries, kind_crops = self._embed_marks(kind, by_number, marks, indices)
                 embeddings.update(zip(indices, queries))
                 crops.update(zip(indices, kind_crops))
-        references = {}
+        references, overlay_canvases = {}, {}
         verifications: list[MarkVerification] = []
         results: list[ClaimResult] = []
         for claim, identity in zip(claims, identities):
@@ -543,7 +546,9 @@ class StampAuth:
                 views = _views_for(embeddings[index], refs)
                 with stage("score"):
                     decision = make_decision(views, refs, encoder.card.scoring, encoder.version)
-                decision = self._overlay_against(mark.kind, decision, crops[index], specimen_ids, "document")
+                if index not in overlay_canvases:  # one canvas per mark, whatever the number of claims
+                    overlay_canvases[index] = self._overlay_canvas(mark.kind, crops[index], "document")
+                decision = self._overlay_against(mark.kind, decision, overlay_canvases[index], specimen_ids)
                 if specimen_ids:
                     decision = decision.with_specimen_ids(specimen_ids)
                 text_match = best_match(expected, texts[index].spans) if texts and expected else None
@@ -597,13 +602,11 @@ class StampAuth:
                     ranked.append((match.identity_id,
                                    make_decision(_views_for(query, references), references, encoder.card.scoring,
                                                  encoder.version)))
-        if encoder.overlay is not None and query_image is not None:
-            overlaid = []
-            for identity_id, decision in ranked:
-                stored = self.store.reference_embeddings(identity_id, kind)
-                overlaid.append((identity_id, self._overlay_against(kind, decision, query_image,
-                                                                    [item.specimen_id for item in stored], "image")))
-            ranked = overlaid
+        query_canvas = self._overlay_canvas(kind, query_image, "image") if query_image is not None else None
+        if query_canvas is not None:
+            ranked = [(identity_id, self._overlay_against(
+                kind, decision, query_canvas, [item.specimen_id for item in self.store.reference_embeddings(identity_id, kind)]))
+                for identity_id, decision in ranked]
         return sorted(ranked, key=lambda item: -item[1].score)
 
     def _identify_document(self, pages, marks, texts, annotate: bool) -> DocumentVerification:

@@ -108,7 +108,6 @@ def overlaid_core(tmp_path_factory):
 
     encoder = load_encoder("stamp")
     encoder.card = dataclasses.replace(encoder.card, overlay=dataclasses.asdict(CONFIG))
-    encoder._overlay = None
     core = StampAuth(open_store(f"sqlite:///{tmp_path_factory.mktemp('overlay') / 'refs.db'}"), {"stamp": encoder})
     design = verification_design(np.random.default_rng(12))
     crops = [encode(impression(design, np.random.default_rng(seed), 260, 70.0 * seed)) for seed in range(1, 6)]

@@ -7,6 +7,7 @@ the weights correctly: the input spec, the preprocessing settings, the scoring s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -52,6 +53,15 @@ class ModelCard:
     # stamps: the overlay check fused into the served score (:class:`stampauth.overlay.OverlayConfig` as a dict;
     # empty = the encoder's similarity alone)
     overlay: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def overlay_config(self):
+        """:attr:`overlay` as a :class:`stampauth.overlay.OverlayConfig` (parsed once per card), or None."""
+        if not self.overlay:
+            return None
+        from stampauth.overlay import OverlayConfig
+
+        return OverlayConfig.from_dict(self.overlay)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -131,13 +141,7 @@ class MarkEncoder:
     @property
     def overlay(self):
         """The card's :class:`stampauth.overlay.OverlayConfig`, or None when the score is the similarity alone."""
-        if not self.card.overlay:
-            return None
-        if getattr(self, "_overlay", None) is None:
-            from stampauth.overlay import OverlayConfig
-
-            self._overlay = OverlayConfig.from_dict(self.card.overlay)
-        return self._overlay
+        return self.card.overlay_config
 
     def preprocess(self, image: np.ndarray, debug: dict | None = None) -> np.ndarray:
         """Any 8-bit crop -> ``(H, W) float32`` canvas."""
