@@ -192,6 +192,38 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     assert not (tmp_path / "bad" / "signature_encoder.keras").exists()
 
 
+def test_signature_ensemble_joins_members_of_different_canvases(tmp_path, labelled_set, capsys):
+    import keras
+
+    from stampauth.modeling.card import load_encoder
+
+    common = ["--data", str(labelled_set), "--cache", "", "--steps", "1", "--val-writers", "1", "--writers-per-batch", "2",
+              "--split-seed", "1234", "--log-every", "1"]
+    small, large = tmp_path / "small", tmp_path / "large"
+    assert cli.main(["train", "signature", *common, "--canvas", "40x80", "--out", str(small), "--run-dir", str(tmp_path / "r1")]) == 0
+    assert cli.main(["train", "signature", *common, "--seed", "5", "--out", str(large), "--run-dir", str(tmp_path / "r2")]) == 0
+    assert load_encoder("signature", small, runtime="keras").card.input_shape == (40, 80, 1)
+    joined = tmp_path / "joined"
+    assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(small), str(large),
+                     "--out", str(joined), "--cache", ""]) == 0
+    ensemble = load_encoder("signature", joined, runtime="keras")
+    assert ensemble.card.input_shape == (80, 160, 1)  # the larger canvas; the small member resizes it to its own
+    canvases = np.random.default_rng(0).random((3, 80, 160)).astype(np.float32)
+    shrunk = np.asarray(keras.layers.Resizing(40, 80, interpolation="bilinear")(canvases[..., None]))[..., 0]
+    apart = [load_encoder("signature", small, runtime="keras").embed(shrunk),
+             load_encoder("signature", large, runtime="keras").embed(canvases)]
+    together = ensemble.embed(canvases)
+    assert np.allclose(together @ together.T, np.mean([a @ a.T for a in apart], axis=0), atol=1e-5)
+    # grown again from the joined folder, the small member keeps its own canvas
+    grown = tmp_path / "grown"
+    assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(joined), str(small),
+                     "--out", str(grown), "--cache", ""]) == 0
+    assert load_encoder("signature", grown, runtime="keras").card.input_shape == (80, 160, 1)
+    capsys.readouterr()
+    assert cli.main(["train", "signature", *common, "--canvas", "80 by 160", "--out", str(tmp_path / "bad")]) == 2
+    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def page_set(tmp_path_factory):
     """Generated pages in the YOLO layout that 'stampauth eval detection' reads."""

@@ -73,20 +73,28 @@ def siamese_model(encoder: keras.Model) -> keras.Model:
 
 
 def ensemble_encoder(members: list[keras.Model], name: str = "ensemble_encoder") -> keras.Model:
-    """Encoders of one input shape, trained apart -> one encoder whose cosine similarity is their mean.
+    """Encoders trained apart -> one encoder whose cosine similarity is their mean.
 
-    Input as each member's; output ``(batch, n * d)``: the members' unit embeddings side by side, times
-    ``1 / sqrt(n)``, so the output is a unit vector again and the dot product of two outputs is the mean of the
-    members' cosine similarities. Serving, storage and identification see one model with a wider embedding.
+    Input ``(batch, H, W, 1)``: the largest member canvas (by area); a member with a smaller canvas of the same
+    aspect gets the input resized to its own (bilinear), which scores like preprocessing onto that canvas directly.
+    Output ``(batch, n * d)``: the members' unit embeddings side by side, times ``1 / sqrt(n)``, so the output is a
+    unit vector again and the dot product of two outputs is the mean of the members' cosine similarities. Serving,
+    storage and identification see one model with a wider embedding.
     """
-    shape = members[0].input_shape[1:]
-    if any(member.input_shape[1:] != shape for member in members):
-        raise ValueError("ensemble members must take the same input shape")
+    shapes = [tuple(member.input_shape[1:]) for member in members]
+    shape = max(shapes, key=lambda s: s[0] * s[1])
+    for other in shapes:
+        if other[2] != shape[2] or abs(other[1] / other[0] - shape[1] / shape[0]) > 1e-6:
+            raise ValueError(f"ensemble members must take canvases of one aspect and depth: {other} against {shape}")
     inputs = keras.Input(shape, name="ink")
     outputs = []
-    for index, member in enumerate(members):
+    for index, (member, member_shape) in enumerate(zip(members, shapes)):
         member.name = f"member{index}"  # two members saved under one name would collide in the .keras file
-        outputs.append(member(inputs))
+        x = inputs
+        if member_shape != shape:
+            # bilinear (not area) so the LiteRT export stays in builtin ops
+            x = layers.Resizing(member_shape[0], member_shape[1], interpolation="bilinear", name=f"resize{index}")(x)
+        outputs.append(member(x))
     joined = layers.Concatenate(name="members")(outputs)
     scaled = layers.Rescaling(1.0 / len(members) ** 0.5, name="mean_of_cosines")(joined)
     return keras.Model(inputs, scaled, name=name)

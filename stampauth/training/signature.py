@@ -215,17 +215,18 @@ def train(args) -> dict:
     split_seed = args.seed if args.split_seed is None else args.split_seed
     train_writers, val_writers = split_writers([m.writer for m in marks], args.val_writers, split_seed)
     log.info("writers: %d training, %d validation %s", len(train_writers), len(val_writers), val_writers)
-    crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
-    sampler = BatchSampler(marks, crops, train_writers, PREPROCESS, args.seed,
+    config = canvas_config(args.canvas)
+    crops = load_cached_crops(marks, config, Path(args.cache) if args.cache else None)
+    sampler = BatchSampler(marks, crops, train_writers, config, args.seed,
                            args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
                            args.imitations_per_writer, args.new_writer_prob, args.synthetic_writers_per_batch)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
-    encoder = mark_encoder(PREPROCESS.canvas_height, PREPROCESS.canvas_width, embedding_dim=args.embedding_dim)
+    encoder = mark_encoder(config.canvas_height, config.canvas_width, embedding_dim=args.embedding_dim)
 
     def monitor(step: int) -> None:
-        val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
+        val_embeddings = embed_clean(encoder, crops, val_indices, config)
         k5 = summarize(run_protocol(make_trials(val_marks, 5, args.seed),
                                     lambda r, q: fewshot_score(val_embeddings[q], val_embeddings[list(r)], ScoringConfig(normalization="none"))[0]))
         log.info("step %d validation (monitoring only) K=5 eer %.4f eer_random %.4f", step, k5["eer"], k5["eer_random"])
@@ -248,16 +249,29 @@ def train(args) -> dict:
         "parameters": int(encoder.count_params()),
         "train_seconds": round(train_seconds, 1),
         "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --split-seed {split_seed}"
-                    f" --steps {args.steps}"
+                    f" --steps {args.steps} --canvas {config.canvas_height}x{config.canvas_width}"
                     f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                     f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
                     f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
                     f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
     }
-    return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training)
+    return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training,
+                  config)
 
 
-def finish(encoder, out, embedding_dim: int, marks, crops, train_writers, val_writers, seed: int, training: dict) -> dict:
+def canvas_config(canvas: str) -> PreprocessConfig:
+    """``"HxW"`` -> this recipe's preprocessing onto that canvas (only the canvas differs between members)."""
+    try:
+        height, width = (int(part) for part in canvas.lower().split("x"))
+    except ValueError:
+        raise InvalidInput(f"--canvas takes HEIGHTxWIDTH, e.g. 80x160, not {canvas!r}") from None
+    if not (32 <= height <= 512 and 32 <= width <= 1024):
+        raise InvalidInput(f"--canvas {canvas}: height 32-512 and width 32-1024 pixels")
+    return replace(PREPROCESS, canvas_height=height, canvas_width=width)
+
+
+def finish(encoder, out, embedding_dim: int, marks, crops, train_writers, val_writers, seed: int, training: dict,
+           config: PreprocessConfig = PREPROCESS) -> dict:
     """Choose the scoring of a trained ``encoder`` and write it with its card to ``out``; returns the card.
 
     Priors (the mean and spread of same-writer similarities) come from the training writers' genuine marks; the
@@ -269,14 +283,14 @@ def finish(encoder, out, embedding_dim: int, marks, crops, train_writers, val_wr
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
     train_indices = [i for i, m in enumerate(marks) if m.writer in set(train_writers) and m.genuine]
-    train_embeddings = embed_clean(encoder, crops, train_indices, PREPROCESS)
+    train_embeddings = embed_clean(encoder, crops, train_indices, config)
     pair_similarities = []
     for writer in train_writers:
         rows = [j for j, i in enumerate(train_indices) if marks[i].writer == writer]
         block = train_embeddings[rows] @ train_embeddings[rows].T
         pair_similarities += block[np.triu_indices(len(rows), 1)].tolist()
     prior_mean, prior_std = float(np.mean(pair_similarities)), float(np.std(pair_similarities))
-    val_embeddings = embed_clean(encoder, crops, val_indices, PREPROCESS)
+    val_embeddings = embed_clean(encoder, crops, val_indices, config)
     scoring, report = choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed)
     log.info("scoring chosen on validation writers: %s; candidates %s", scoring, report)
 
@@ -285,7 +299,7 @@ def finish(encoder, out, embedding_dim: int, marks, crops, train_writers, val_wr
         kind="signature",
         version=version,
         embedding_dim=embedding_dim,
-        preprocess=PREPROCESS,
+        preprocess=config,
         scoring=scoring,
         training={**training, "scoring_candidates_on_validation": report},
     ))
@@ -306,14 +320,16 @@ def ensemble(args) -> dict:
     if len(cards) < 2:
         raise InvalidInput("an ensemble needs at least two --members")
     first = cards[0].training
-    for card in cards[1:]:
-        if card.preprocess != cards[0].preprocess or card.training.get("validation_writers") != first.get("validation_writers"):
-            raise InvalidInput(f"{card.version} was trained with other preprocessing or another writer split than "
-                               f"{cards[0].version}: train members with the same --split-seed")
-    if cards[0].preprocess != PREPROCESS:
-        raise InvalidInput("the members' preprocessing is not this version's: retrain them")
+    for card in cards:
+        if card.training.get("validation_writers") != first.get("validation_writers"):
+            raise InvalidInput(f"{card.version} was trained on another writer split than {cards[0].version}: train "
+                               f"members with the same --split-seed")
+        if replace(card.preprocess, canvas_height=PREPROCESS.canvas_height, canvas_width=PREPROCESS.canvas_width) != PREPROCESS:
+            raise InvalidInput(f"{card.version} was trained with other preprocessing than this version's: retrain it")
+    # the joined model takes the largest canvas; smaller members resize it to theirs (ensemble_encoder)
+    config = max((card.preprocess for card in cards), key=lambda c: c.canvas_height * c.canvas_width)
     marks = read_labels(args.data)
-    crops = load_cached_crops(marks, PREPROCESS, Path(args.cache) if args.cache else None)
+    crops = load_cached_crops(marks, config, Path(args.cache) if args.cache else None)
     encoder = ensemble_encoder(models)
     embedding_dim = int(sum(card.embedding_dim for card in cards))
     training = {
@@ -331,7 +347,7 @@ def ensemble(args) -> dict:
                     + " ".join(f"<seed {card.training.get('seed')}>" for card in cards)),
     }
     return finish(encoder, args.out, embedding_dim, marks, crops, first["train_writers"], first["validation_writers"],
-                  int(training["seed"]), training)
+                  int(training["seed"]), training, config)
 
 
 def _members_in(base: Path) -> list:
@@ -347,8 +363,14 @@ def _members_in(base: Path) -> list:
     if not members:
         return [(card, model)]
     width = card.embedding_dim // len(members)
-    return [(replace(card, version=member["version"], embedding_dim=width, training={**card.training, **member}),
-             model.get_layer(f"member{index}")) for index, member in enumerate(members)]
+    found = []
+    for index, member in enumerate(members):
+        layer = model.get_layer(f"member{index}")
+        height, canvas_width = layer.input_shape[1:3]  # a member may have a smaller canvas than the ensemble
+        found.append((replace(card, version=member["version"], embedding_dim=width, training={**card.training, **member},
+                              preprocess=replace(card.preprocess, canvas_height=height, canvas_width=canvas_width)),
+                      layer))
+    return found
 
 
 def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
@@ -381,6 +403,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic-writers-per-batch", type=int, default=0,
                         help="extra writers per batch simulated by stampauth.synth.signatures (genuine + forgeries)")
     parser.add_argument("--embedding-dim", type=int, default=128)
+    parser.add_argument("--canvas", default=f"{PREPROCESS.canvas_height}x{PREPROCESS.canvas_width}",
+                        help="HEIGHTxWIDTH of the model's input canvas (a larger one keeps more stroke detail; "
+                             "members of one ensemble may differ in it)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
 
