@@ -214,6 +214,9 @@ def test_signature_ensemble_joins_members_of_different_canvases(tmp_path, labell
              load_encoder("signature", large, runtime="keras").embed(canvases)]
     together = ensemble.embed(canvases)
     assert np.allclose(together @ together.T, np.mean([a @ a.T for a in apart], axis=0), atol=1e-5)
+    # the served LiteRT export exists (regression: dropout's random ops in the traced members broke the export)
+    assert (joined / "signature_encoder.tflite").is_file()
+    assert np.allclose(load_encoder("signature", joined, runtime="litert").embed(canvases), together, atol=1e-4)
     # grown again from the joined folder, the small member keeps its own canvas
     grown = tmp_path / "grown"
     assert cli.main(["train", "signature-ensemble", "--data", str(labelled_set), "--members", str(joined), str(small),

@@ -94,7 +94,8 @@ def ensemble_encoder(members: list[keras.Model], name: str = "ensemble_encoder")
         if member_shape != shape:
             # bilinear (not area) so the LiteRT export stays in builtin ops
             x = layers.Resizing(member_shape[0], member_shape[1], interpolation="bilinear", name=f"resize{index}")(x)
-        outputs.append(member(x))
+        # inference only: an ensemble is never trained, and a fixed mode keeps dropout's random ops out of exports
+        outputs.append(member(x, training=False))
     joined = layers.Concatenate(name="members")(outputs)
     scaled = layers.Rescaling(1.0 / len(members) ** 0.5, name="mean_of_cosines")(joined)
     return keras.Model(inputs, scaled, name=name)
