@@ -176,6 +176,10 @@ def cmd_train(args) -> int:
         from stampauth.training import detector
 
         detector.main(args.extra)
+    elif args.what == "detector-ensemble":
+        from stampauth.training import detector
+
+        detector.main_ensemble(args.extra)
     elif args.what == "stamp":
         from stampauth.training import stamp
 
@@ -312,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--models-dir", default=None)
     preprocess.set_defaults(func=cmd_preprocess)
 
-    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|stamp-overlay|stamp-pairs|detector --help')",
+    train = commands.add_parser("train", help="train a model (see 'stampauth train signature|signature-ensemble|stamp|stamp-overlay|stamp-pairs|detector|detector-ensemble --help')",
                                 add_help=False)
-    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "stamp-overlay", "stamp-pairs", "detector"])
+    train.add_argument("what", choices=["signature", "signature-ensemble", "stamp", "stamp-overlay", "stamp-pairs", "detector",
+                                        "detector-ensemble"])
     train.set_defaults(func=cmd_train)
 
     synth = commands.add_parser("synth", help="generate synthetic training data to look at or train on")

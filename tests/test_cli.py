@@ -316,6 +316,42 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert set(detector.card.score_thresholds) == {"signature", "stamp"}
     assert (tmp_path / "run" / "ckpt").is_dir()
 
+    # two detectors joined: one model whose output maps are the mean of theirs, thresholds chosen on synthetic pages
+    from dataclasses import replace
+
+    from stampauth.detection.detector import DetectorCard
+    from stampauth.detection.model import detector_model
+    from stampauth.training import save_with_card
+
+    other = tmp_path / "other"  # another run: here fresh weights, so the two members really differ
+    save_with_card(detector_model(), other, "mark_detector", "detector",
+                   lambda version: replace(detector.card, version=version, training={"seed": 99}))
+    joined = tmp_path / "joined"
+    ensemble_args = ["--val-pages", "2", "--generator-version", "2", "--workers", "1", "--cache", str(tmp_path / "cache")]
+    assert cli.main(["train", "detector-ensemble", "--members", str(out), str(other), "--out", str(joined),
+                     *ensemble_args]) == 0
+    both = load_detector(joined, runtime="keras")
+    assert both.card.input_long_side == 320 and set(both.card.score_thresholds) == {"signature", "stamp"}
+    assert [m["version"] for m in both.card.training["ensemble_of"]] == [detector.card.version, load_detector(other).version]
+    page = np.full((300, 220, 3), 255, np.uint8)
+    cv2.putText(page, "Invoice 42", (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    cv2.circle(page, (120, 180), 50, (200, 60, 30), 3)
+    members = [load_detector(folder, runtime="keras").kernel_map(page)[0] for folder in (out, other)]
+    assert np.allclose(both.kernel_map(page)[0], np.mean(members, axis=0), atol=1e-5)
+    assert (joined / "mark_detector.tflite").is_file()  # the served export
+    assert np.allclose(load_detector(joined, runtime="litert").kernel_map(page)[0], both.kernel_map(page)[0], atol=1e-4)
+    # grows member by member; members of another input size do not mix (exit 2, nothing written)
+    grown = tmp_path / "grown"
+    assert cli.main(["train", "detector-ensemble", "--members", str(joined), str(out), "--out", str(grown),
+                     *ensemble_args]) == 0
+    assert len(load_detector(grown, runtime="keras").card.training["ensemble_of"]) == 3
+    wide = tmp_path / "wide"
+    save_with_card(detector_model(), wide, "mark_detector", "detector",
+                   lambda version: replace(detector.card, version=version, input_long_side=640))
+    assert cli.main(["train", "detector-ensemble", "--members", str(out), str(wide), "--out", str(tmp_path / "bad"),
+                     *ensemble_args]) == 2
+    assert not (tmp_path / "bad").exists()
+
 
 @pytest.fixture(scope="module")
 def stamp_set(tmp_path_factory):

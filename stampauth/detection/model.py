@@ -64,6 +64,24 @@ def detector_model(width: tuple[int, int, int, int, int] = (32, 56, 96, 160, 224
     return keras.Model(inputs, outputs, name="mark_detector")
 
 
+def detector_ensemble(members: list[keras.Model], name: str = "mark_detector_ensemble") -> keras.Model:
+    """Detectors trained apart -> one detector whose output is the mean of theirs.
+
+    Input ``(batch, H, W, 3)`` as each member's; output ``(batch, H/4, W/4, N_OUTPUTS)``: the mean kernel
+    probabilities and the mean log edge distances (the geometric mean of the distances). Runs whose errors differ
+    (another generator version, another seed) disagree on spurious blobs more than on marks, so the mean map ranks
+    marks above them better than either run alone.
+    """
+    if len(members) < 2:
+        raise ValueError("a detector ensemble needs at least two members")
+    inputs = keras.Input((None, None, 3), name="page")
+    outputs = []
+    for index, member in enumerate(members):
+        member.name = f"member{index}"  # two members saved under one name would collide in the .keras file
+        outputs.append(member(inputs, training=False))  # inference only; a fixed mode keeps exports clean
+    return keras.Model(inputs, layers.Average(name="mean_of_members")(outputs), name=name)
+
+
 def kernel_targets(boxes: list[tuple[int, tuple[float, float, float, float]]], height: int, width: int,
                    shrink: float) -> np.ndarray:
     """Boxes ``[(class index, (x0, y0, x1, y1) input pixels)]`` -> ``(height/4, width/4, N_OUTPUTS) float32``.

@@ -10,6 +10,8 @@
 * Checkpoints every ``--checkpoint-every`` steps in ``--run-dir``; a restarted run resumes.
 * At the end the confidence threshold per kind is chosen on the synthetic validation pages (best
   F1) and written with the weights into ``models/mark_detector.json``.
+* ``stampauth train detector-ensemble --members A B``: detectors trained apart joined into one model whose
+  output is the mean of theirs (:func:`ensemble`), its thresholds chosen afresh on synthetic validation pages.
 """
 
 from __future__ import annotations
@@ -285,6 +287,105 @@ def train(args) -> dict:
     return asdict(card)
 
 
+def _detector_members(base: Path) -> list:
+    """``[(card, Keras model)]`` of a folder holding a detector, or each member of a detector ensemble (with the
+    card it had), so an ensemble grows member by member."""
+    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard
+    from stampauth.errors import InvalidInput
+    from stampauth.modeling.card import load_keras_model
+
+    if not (base / f"{DETECTOR_FILE}.json").is_file():
+        raise InvalidInput(f"{base} holds no {DETECTOR_FILE}.json: give folders written by stampauth train detector")
+    card = DetectorCard.from_json((base / f"{DETECTOR_FILE}.json").read_text())
+    model = load_keras_model(base / f"{DETECTOR_FILE}.keras")
+    members = card.training.get("ensemble_of")
+    if not members:
+        return [(card, model)]
+    return [(DetectorCard(name=card.name, version=member["version"], input_long_side=card.input_long_side,
+                          shrink=card.shrink, map_threshold=card.map_threshold, training=member),
+             model.get_layer(f"member{index}")) for index, member in enumerate(members)]
+
+
+def ensemble(args) -> dict:
+    """``stampauth train detector-ensemble``: detectors trained apart -> one detector whose output maps are the
+    mean of theirs (:func:`~stampauth.detection.model.detector_ensemble`), with its confidence thresholds chosen
+    afresh on synthetic validation pages (never a real page)."""
+    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
+    from stampauth.detection.model import detector_ensemble
+    from stampauth.errors import InvalidInput
+
+    cards, models = [], []
+    for directory in args.members:
+        for card, model in _detector_members(Path(directory)):
+            cards.append(card)
+            models.append(model)
+    if len(cards) < 2:
+        raise InvalidInput("an ensemble needs at least two detectors: give two or more --members")
+    for card in cards[1:]:
+        if (card.input_long_side, card.shrink, card.map_threshold) != (cards[0].input_long_side, cards[0].shrink,
+                                                                        cards[0].map_threshold):
+            raise InvalidInput(f"{card.version} runs at another input size, kernel shrink or map threshold than "
+                               f"{cards[0].version}: members must share them")
+    started = time.time()
+    bank_source = None
+    if args.signatures:
+        signature_card = json.loads(Path(args.signature_card).read_text())
+        bank_source = (str(Path(args.signatures).resolve()), tuple(sorted(signature_card["training"]["train_writers"])))
+    val_pages = load_pages(Path(args.cache), args.val_seed, args.val_pages, cards[0].input_long_side, bank_source,
+                           args.workers, args.generator_version)
+    model = detector_ensemble(models)
+    draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=cards[0].input_long_side,
+                         shrink=cards[0].shrink, map_threshold=cards[0].map_threshold)
+    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
+    thresholds, metrics = choose_thresholds(labeled, predictions)
+    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
+    members = [{"version": card.version, **{key: card.training.get(key) for key in
+                ("seed", "steps", "generator_version", "init_from", "train_seconds", "code_commit", "command")}}
+               for card in cards]
+    card = save_with_card(model, args.out, DETECTOR_FILE, "detector", lambda version: DetectorCard(
+        name=DETECTOR_FILE,
+        version=version,
+        input_long_side=draft.input_long_side,
+        shrink=draft.shrink,
+        map_threshold=draft.map_threshold,
+        score_thresholds=thresholds,
+        training={
+            "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
+            "ensemble_of": members,
+            "parameters": int(model.count_params()),
+            "train_seconds": round(sum(float(m.get("train_seconds") or 0) for m in members), 1),
+            "wall_seconds_this_run": round(time.time() - started, 1),
+            "code_commit": git_commit(),
+            "validation_pages": args.val_pages,
+            "validation_seed": args.val_seed,
+            "generator_version": args.generator_version,
+            "command": (f"stampauth train detector-ensemble --members " + " ".join(f"<{c.version}>" for c in cards)
+                        + f"{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
+                        f" --val-pages {args.val_pages} --val-seed {args.val_seed}"
+                        f" --generator-version {args.generator_version}"),
+        },
+        metrics={"synthetic_validation": metrics},
+    ))
+    return asdict(card)
+
+
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--members", nargs="+", required=True,
+                        help="folders of trained detectors (stampauth train detector --out); a folder holding an "
+                             "ensemble adds its members one by one")
+    parser.add_argument("--out", default="models", help="where the ensemble's mark_detector.keras and its card go")
+    parser.add_argument("--signatures", default="", help="the labelled signature set the validation pages take real "
+                        "signatures from (only the training writers of --signature-card)")
+    parser.add_argument("--signature-card", default="models/signature_encoder.json")
+    parser.add_argument("--cache", default=".cache/detector", help="rendered page shards")
+    parser.add_argument("--val-pages", type=int, default=200, help="synthetic pages the thresholds are chosen on")
+    parser.add_argument("--val-seed", type=int, default=8,
+                        help="their seed (8: the validation pages of a training run with the default --seed 7)")
+    parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3],
+                        help="page generator of the validation pages (default: the newest)")
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signatures", default="", help="a labelled signature set; only the training writers of --signature-card are used")
     parser.add_argument("--signature-card", default="models/signature_encoder.json", help="card whose training writers may appear on pages")
@@ -310,6 +411,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> None:
     run_command("detector", __doc__.splitlines()[0], add_arguments, train, "metrics", argv)
+
+
+def main_ensemble(argv=None) -> None:
+    run_command("detector-ensemble", ensemble.__doc__.splitlines()[0], add_ensemble_arguments, ensemble, "metrics", argv)
 
 
 if __name__ == "__main__":
