@@ -162,6 +162,23 @@ def choose_thresholds(labeled, predictions) -> tuple[dict, dict]:
     return thresholds, evaluate_detections(labeled, predictions, thresholds)
 
 
+def _choose_thresholds_and_save(model, draft, val_pages, out, make_training):
+    """Run ``model`` (as ``draft`` configures it) on the synthetic validation pages, choose the confidence threshold
+    per kind there (best F1), and write the weights with their card to ``out``; ``make_training()`` gives the card's
+    training record once validation is done (so its times include it). Returns the card."""
+    from dataclasses import replace
+
+    from stampauth.detection.detector import DETECTOR_FILE, MarkDetector
+
+    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
+    thresholds, metrics = choose_thresholds(labeled, predictions)
+    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
+    training = make_training()
+    return save_with_card(model, out, DETECTOR_FILE, "detector", lambda version: replace(
+        draft, version=version, score_thresholds=thresholds, training=training,
+        metrics={"synthetic_validation": metrics}))
+
+
 def git_commit() -> str:
     """The checkout's commit (with ``+dirty`` when files differ from it), or "" outside a git checkout."""
     import subprocess
@@ -181,7 +198,7 @@ def train(args) -> dict:
     import keras
     import tensorflow as tf
 
-    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
+    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard
     from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
 
     keras.utils.set_random_seed(args.seed)
@@ -250,40 +267,28 @@ def train(args) -> dict:
     pool.shutdown(cancel_futures=True)
 
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
-    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
-    thresholds, metrics = choose_thresholds(labeled, predictions)
-    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
-    card = save_with_card(model, args.out, DETECTOR_FILE, "detector", lambda version: DetectorCard(
-        name=DETECTOR_FILE,
-        version=version,
-        input_long_side=args.long_side,
-        shrink=args.shrink,
-        map_threshold=draft.map_threshold,
-        score_thresholds=thresholds,
-        training={
-            "data": "synthetic pages (stampauth.synth.documents)"
-                    + (f" with real signatures of the signature model's training writers from {Path(args.signatures).name}" if args.signatures else ""),
-            "pages": args.pages,
-            "validation_pages": args.val_pages,
-            "seed": args.seed,
-            "steps": args.steps,
-            "batch": f"{args.batch} crops of {crop}x{crop}",
-            "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels + L1 on log edge distances",
-            "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
-            "parameters": int(model.count_params()),
-            "train_seconds": round(float(train_seconds.numpy()), 1),
-            "wall_seconds_this_run": round(time.time() - started_all, 1),
-            "code_commit": code_commit,
-            "generator_version": args.generator_version,
-            "init_from": init_version,
-            "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
-                        f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
-                        f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
-                        f" --generator-version {args.generator_version}"
-                        + (f" --init-from <{init_version}>" if init_version else "")),
-        },
-        metrics={"synthetic_validation": metrics},
-    ))
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, lambda: {
+        "data": "synthetic pages (stampauth.synth.documents)"
+                + (f" with real signatures of the signature model's training writers from {Path(args.signatures).name}" if args.signatures else ""),
+        "pages": args.pages,
+        "validation_pages": args.val_pages,
+        "seed": args.seed,
+        "steps": args.steps,
+        "batch": f"{args.batch} crops of {crop}x{crop}",
+        "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels + L1 on log edge distances",
+        "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
+        "parameters": int(model.count_params()),
+        "train_seconds": round(float(train_seconds.numpy()), 1),
+        "wall_seconds_this_run": round(time.time() - started_all, 1),
+        "code_commit": code_commit,
+        "generator_version": args.generator_version,
+        "init_from": init_version,
+        "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
+                    f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
+                    f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
+                    f" --generator-version {args.generator_version}"
+                    + (f" --init-from <{init_version}>" if init_version else "")),
+    })
     return asdict(card)
 
 
@@ -310,7 +315,7 @@ def ensemble(args) -> dict:
     """``stampauth train detector-ensemble``: detectors trained apart -> one detector whose output maps are the
     mean of theirs (:func:`~stampauth.detection.model.detector_ensemble`), with its confidence thresholds chosen
     afresh on synthetic validation pages (never a real page)."""
-    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard, MarkDetector
+    from stampauth.detection.detector import DETECTOR_FILE, DetectorCard
     from stampauth.detection.model import detector_ensemble
     from stampauth.errors import InvalidInput
 
@@ -336,36 +341,24 @@ def ensemble(args) -> dict:
     model = detector_ensemble(models)
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=cards[0].input_long_side,
                          shrink=cards[0].shrink, map_threshold=cards[0].map_threshold)
-    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
-    thresholds, metrics = choose_thresholds(labeled, predictions)
-    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
     members = [{"version": card.version, **{key: card.training.get(key) for key in
                 ("seed", "steps", "generator_version", "init_from", "train_seconds", "code_commit", "command")}}
                for card in cards]
-    card = save_with_card(model, args.out, DETECTOR_FILE, "detector", lambda version: DetectorCard(
-        name=DETECTOR_FILE,
-        version=version,
-        input_long_side=draft.input_long_side,
-        shrink=draft.shrink,
-        map_threshold=draft.map_threshold,
-        score_thresholds=thresholds,
-        training={
-            "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
-            "ensemble_of": members,
-            "parameters": int(model.count_params()),
-            "train_seconds": round(sum(float(m.get("train_seconds") or 0) for m in members), 1),
-            "wall_seconds_this_run": round(time.time() - started, 1),
-            "code_commit": git_commit(),
-            "validation_pages": args.val_pages,
-            "validation_seed": args.val_seed,
-            "generator_version": args.generator_version,
-            "command": (f"stampauth train detector-ensemble --members " + " ".join(f"<{c.version}>" for c in cards)
-                        + f"{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
-                        f" --val-pages {args.val_pages} --val-seed {args.val_seed}"
-                        f" --generator-version {args.generator_version}"),
-        },
-        metrics={"synthetic_validation": metrics},
-    ))
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, lambda: {
+        "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
+        "ensemble_of": members,
+        "parameters": int(model.count_params()),
+        "train_seconds": round(sum(float(m.get("train_seconds") or 0) for m in members), 1),
+        "wall_seconds_this_run": round(time.time() - started, 1),
+        "code_commit": git_commit(),
+        "validation_pages": args.val_pages,
+        "validation_seed": args.val_seed,
+        "generator_version": args.generator_version,
+        "command": (f"stampauth train detector-ensemble --members " + " ".join(f"<{c.version}>" for c in cards)
+                    + f"{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
+                    f" --val-pages {args.val_pages} --val-seed {args.val_seed}"
+                    f" --generator-version {args.generator_version}"),
+    })
     return asdict(card)
 
 
