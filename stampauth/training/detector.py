@@ -211,8 +211,11 @@ def train(args) -> dict:
         log.info("real signatures from %d training writers of %s", len(writers), args.signatures)
     cache = Path(args.cache)
     started_all = time.time()
-    pages = load_pages(cache, args.seed, args.pages, args.long_side, bank_source, args.workers, args.generator_version)
-    val_pages = load_pages(cache, args.seed + 1, args.val_pages, args.long_side, bank_source, args.workers,
+    # pages have a seed of their own, so runs that differ only in initialisation and batch order (an ensemble's
+    # members) can share one rendered set
+    page_seed = args.seed if args.page_seed is None else args.page_seed
+    pages = load_pages(cache, page_seed, args.pages, args.long_side, bank_source, args.workers, args.generator_version)
+    val_pages = load_pages(cache, page_seed + 1, args.val_pages, args.long_side, bank_source, args.workers,
                            args.generator_version)
     log.info("%d training pages, %d validation pages (%.0f s)", len(pages), len(val_pages), time.time() - started_all)
 
@@ -273,6 +276,7 @@ def train(args) -> dict:
         "pages": args.pages,
         "validation_pages": args.val_pages,
         "seed": args.seed,
+        "page_seed": page_seed,
         "steps": args.steps,
         "batch": f"{args.batch} crops of {crop}x{crop}",
         "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels + L1 on log edge distances",
@@ -284,7 +288,8 @@ def train(args) -> dict:
         "generator_version": args.generator_version,
         "init_from": init_version,
         "command": (f"stampauth train detector{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
-                    f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --steps {args.steps}"
+                    f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --page-seed {page_seed}"
+                    f" --steps {args.steps}"
                     f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
                     f" --generator-version {args.generator_version}"
                     + (f" --init-from <{init_version}>" if init_version else "")),
@@ -387,7 +392,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default=".cache/detector", help="rendered page shards")
     parser.add_argument("--pages", type=int, default=3000)
     parser.add_argument("--val-pages", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="initialisation and batch order (and the pages' seed unless"
+                        " --page-seed is given)")
+    parser.add_argument("--page-seed", type=int, default=None,
+                        help="seed of the rendered training pages (validation pages: this + 1); default --seed")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=384)
