@@ -307,9 +307,12 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert cli.main(["train", "detector", "--pages", "4", "--val-pages", "2", "--steps", "1", "--batch", "2", "--lr", "0",
                      "--crop", "128", "--long-side", "320", "--workers", "1", "--out", str(tuned), "--init-from", str(out),
                      "--cache", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run-tuned"), "--generator-version", "2",
-                     "--log-every", "1"]) == 0
+                     "--log-every", "1", "--seed", "3", "--page-seed", "7"]) == 0
     fine = load_detector(tuned, runtime="keras")
     assert fine.card.training["init_from"] == detector.card.version
+    # another seed on the first run's pages (--page-seed): nothing new rendered
+    assert fine.card.training["seed"] == 3 and fine.card.training["page_seed"] == 7
+    assert len(list((tmp_path / "cache").iterdir())) == 2
     start = load_detector(out, runtime="keras")
     trained = [(a.numpy(), b.numpy()) for a, b in zip(fine.model.trainable_weights, start.model.trainable_weights)]
     assert all(np.allclose(a, b) for a, b in trained), "learning rate 0: the starting weights, unchanged"
