@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SAMPLES = ROOT / "clients" / "samples" / "specimens"
-STAGE_ORDER = ("decode", "downscale", "detect", "preprocess", "embed", "score", "ocr", "response")
+STAGE_ORDER = ("decode", "downscale", "detect", "preprocess", "embed", "score", "overlay", "ocr", "response")
 A4_INCHES = (8.27, 11.69)
 
 
