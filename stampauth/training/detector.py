@@ -91,6 +91,16 @@ def load_pages(cache_dir: Path, seed: int, count: int, long_side: int, bank_sour
     return pages
 
 
+def signature_bank_source(signatures: str, signature_card: str):
+    """``(signature set folder, training writers of the card)`` the page renderers take real signatures from, or
+    None without ``signatures`` (pages then carry synthetic signatures only)."""
+    if not signatures:
+        return None
+    writers = tuple(sorted(json.loads(Path(signature_card).read_text())["training"]["train_writers"]))
+    log.info("real signatures from %d training writers of %s", len(writers), signatures)
+    return str(Path(signatures).resolve()), writers
+
+
 def _decode(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
@@ -203,12 +213,7 @@ def train(args) -> dict:
 
     keras.utils.set_random_seed(args.seed)
     code_commit = git_commit()  # read now: the checkout may move on while a long run trains
-    bank_source = None
-    if args.signatures:
-        card = json.loads((Path(args.signature_card)).read_text())
-        writers = tuple(sorted(card["training"]["train_writers"]))
-        bank_source = (str(Path(args.signatures).resolve()), writers)
-        log.info("real signatures from %d training writers of %s", len(writers), args.signatures)
+    bank_source = signature_bank_source(args.signatures, args.signature_card)
     cache = Path(args.cache)
     started_all = time.time()
     # pages have a seed of their own, so runs that differ only in initialisation and batch order (an ensemble's
@@ -337,10 +342,7 @@ def ensemble(args) -> dict:
             raise InvalidInput(f"{card.version} runs at another input size, kernel shrink or map threshold than "
                                f"{cards[0].version}: members must share them")
     started = time.time()
-    bank_source = None
-    if args.signatures:
-        signature_card = json.loads(Path(args.signature_card).read_text())
-        bank_source = (str(Path(args.signatures).resolve()), tuple(sorted(signature_card["training"]["train_writers"])))
+    bank_source = signature_bank_source(args.signatures, args.signature_card)
     val_pages = load_pages(Path(args.cache), args.val_seed, args.val_pages, cards[0].input_long_side, bank_source,
                            args.workers, args.generator_version)
     model = detector_ensemble(models)
