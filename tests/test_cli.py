@@ -192,6 +192,54 @@ def test_train_signature_runs_end_to_end_and_writes_a_loadable_card(tmp_path, la
     assert not (tmp_path / "bad" / "signature_encoder.keras").exists()
 
 
+def test_train_signature_fine_architecture_with_forger_classes(tmp_path, labelled_set, capsys):
+    from stampauth.modeling.card import load_encoder
+
+    out = tmp_path / "fine"
+    assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(out), "--run-dir",
+                     str(tmp_path / "run"), "--cache", "", "--steps", "1", "--val-writers", "1", "--writers-per-batch",
+                     "2", "--architecture", "fine", "--forger-classes", "--log-every", "1"]) == 0
+    encoder = load_encoder("signature", out, runtime="keras")
+    training = encoder.card.training
+    assert training["architecture"] == "fine" and "--architecture fine --" in training["command"]
+    assert training["command"].endswith("--forger-classes") and "one forger" in training["loss"]
+    # the fine variant's stem keeps the canvas' full resolution
+    assert encoder.model.get_layer("stem_conv").strides == (1, 1)
+    assert encoder.model.get_layer("block1_conv1").__class__.__name__ == "Conv2D"
+    capsys.readouterr()
+    assert cli.main(["train", "signature", "--data", str(labelled_set), "--out", str(tmp_path / "bad"), "--run-dir",
+                     str(tmp_path / "run-bad"), "--cache", "", "--steps", "1", "--architecture", "huge"]) == 2
+    assert "choose one of base, fine" in capsys.readouterr().err
+
+
+def test_forger_classes_give_one_forgers_imitations_a_shared_label_never_the_writers():
+    from stampauth.datasets import LabelledMark
+    from stampauth.training.signature import PREPROCESS, BatchSampler
+
+    marks = [LabelledMark(f"{w}/g{i}.png", w, True, w) for w in ("a", "b") for i in range(4)]
+    marks += [LabelledMark(f"{w}/f{f}{i}.png", w, False, f) for w in ("a", "b") for f in ("x", "y") for i in range(4)]
+
+    class Sampler(BatchSampler):
+        def canvas(self, index, rng, imitation=False, style=None):
+            return np.full((80, 160), index, np.float32)  # the canvas tells which mark it is
+
+    for forger_classes in (True, False):
+        sampler = Sampler(marks, [None] * len(marks), ["a", "b"], PREPROCESS, 3, writers_per_batch=2, genuine=2,
+                          forged=3, forger_classes=forger_classes)
+        for step in range(5):
+            images, labels = sampler.batch(step)
+            chosen = images[:, 0, 0, 0].astype(int)
+            forged = [(marks[i], label) for i, label in zip(chosen, labels) if not marks[i].genuine]
+            assert all(label < 0 for _, label in forged)  # never a writer's label
+            for writer in ("a", "b"):
+                own = [(m.forger, label) for m, label in forged if m.writer == writer]
+                assert len(own) == 3
+                if forger_classes:
+                    assert len({f for f, _ in own}) == 1 and len({label for _, label in own}) == 1
+                else:
+                    assert len({label for _, label in own}) == 3
+
+
 def test_signature_ensemble_joins_members_of_different_canvases(tmp_path, labelled_set, capsys):
     import keras
 

@@ -16,11 +16,12 @@ from stampauth.modeling.layers import CosineSimilarity, L2Normalize
 BN_MOMENTUM = 0.9
 
 
-def _separable_block(x, filters: int, name: str, downsample: bool):
-    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep1")(x)
+def _separable_block(x, filters: int, name: str, downsample: bool, separable: bool = True):
+    conv, label = (layers.SeparableConv2D, "sep") if separable else (layers.Conv2D, "conv")
+    x = conv(filters, 3, padding="same", use_bias=False, name=f"{name}_{label}1")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu1")(x)
-    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep2")(x)
+    x = conv(filters, 3, padding="same", use_bias=False, name=f"{name}_{label}2")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(x)
     x = layers.ReLU(name=f"{name}_relu2")(x)
     if downsample:
@@ -35,21 +36,25 @@ def mark_encoder(
     widths: tuple[int, ...] = (32, 64, 96, 128, 192),
     dropout: float = 0.2,
     name: str = "mark_encoder",
+    stem_stride: int = 2,
+    dense_blocks: int = 0,
 ) -> keras.Model:
     """Separable-convolution encoder.
 
     Input ``(batch, height, width, 1) float32`` in ``[0, 1]`` (ink = 1, paper = 0);
     output ``(batch, embedding_dim)`` L2-normalised embeddings.
 
-    The head keeps coarse layout (a flattened ``height/32 x width/32`` map) next to global
-    average and max pooling, because where strokes sit relative to each other is evidence.
+    The head keeps coarse layout (a flattened ``height/(stem_stride * 16) x width/(stem_stride * 16)`` map) next
+    to global average and max pooling, because where strokes sit relative to each other is evidence.
+    ``stem_stride`` 1 and ``dense_blocks`` > 0 (the first blocks with full 3x3 convolutions) make the "fine"
+    variant: it sees the stroke profile at the canvas' full resolution before any downsampling.
     """
     inputs = keras.Input((height, width, 1), name="ink")
-    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.Conv2D(widths[0], 3, strides=stem_stride, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for index, filters in enumerate(widths[1:]):
-        x = _separable_block(x, filters, f"block{index + 1}", downsample=True)
+        x = _separable_block(x, filters, f"block{index + 1}", downsample=True, separable=index >= dense_blocks)
     layout = layers.Conv2D(32, 1, use_bias=False, name="layout_conv")(x)
     layout = layers.BatchNormalization(momentum=BN_MOMENTUM, name="layout_bn")(layout)
     layout = layers.ReLU(name="layout_relu")(layout)
@@ -61,6 +66,13 @@ def mark_encoder(
     embedding = layers.Dense(embedding_dim, name="projection")(features)
     embedding = L2Normalize(name="l2norm")(embedding)
     return keras.Model(inputs, embedding, name=name)
+
+
+# named encoder variants for ``stampauth train signature --architecture``
+ARCHITECTURES = {
+    "base": {},
+    "fine": {"stem_stride": 1, "dense_blocks": 1, "widths": (32, 32, 64, 96, 128, 192)},
+}
 
 
 def siamese_model(encoder: keras.Model) -> keras.Model:

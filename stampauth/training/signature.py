@@ -76,13 +76,21 @@ class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
     def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0,
-                 new_writer_prob=0.0, synthetic_writers=0):
+                 new_writer_prob=0.0, synthetic_writers=0, forger_classes=False):
         self.crops, self.config, self.seed = crops, config, seed
         self.synthetic_writers = synthetic_writers
         self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
         self.n_imitations, self.new_writer_prob = imitations, new_writer_prob
         self.genuine = {w: [i for i, m in enumerate(marks) if m.writer == w and m.genuine] for w in writers}
         self.forged = {w: [i for i, m in enumerate(marks) if m.writer == w and not m.genuine] for w in writers}
+        # forger_classes: a writer's forgeries come from one forger per batch and share a label of their own (still
+        # never the writer's), so the loss also sees one hand imitating one signature several times: what tells
+        # hands apart when the shape is the same
+        self.forger_classes = forger_classes
+        self.forged_by_forger = {w: {} for w in writers}
+        for i, m in enumerate(marks):
+            if m.writer in self.forged_by_forger and not m.genuine:
+                self.forged_by_forger[m.writer].setdefault(m.forger, []).append(i)
         self.writers = sorted(writers)
 
     def canvas(self, index: int, rng: np.random.Generator, imitation: bool = False, style: dict | None = None) -> np.ndarray:
@@ -105,7 +113,14 @@ class BatchSampler:
             for index in genuine:
                 images.append(self.canvas(int(index), rng, style=style))
                 labels.append(writer_index)
-            if self.forged[writer] and self.n_forged:
+            if self.forged[writer] and self.n_forged and self.forger_classes:
+                groups = self.forged_by_forger[writer]
+                pool = groups[sorted(groups)[int(rng.integers(len(groups)))]]
+                for index in rng.choice(pool, size=self.n_forged, replace=len(pool) < self.n_forged):
+                    images.append(self.canvas(int(index), rng, style=style))
+                    labels.append(next_negative)  # one class for this forger's imitations of this writer
+                next_negative -= 1
+            elif self.forged[writer] and self.n_forged:
                 forged = rng.choice(self.forged[writer], size=self.n_forged, replace=len(self.forged[writer]) < self.n_forged)
                 for index in forged:
                     images.append(self.canvas(int(index), rng, style=style))
@@ -206,8 +221,10 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed, queri
 def train(args) -> dict:
     import keras
 
-    from stampauth.modeling.architectures import mark_encoder
+    from stampauth.modeling.architectures import ARCHITECTURES, mark_encoder
 
+    if args.architecture not in ARCHITECTURES:
+        raise InvalidInput(f"--architecture {args.architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
     keras.utils.set_random_seed(args.seed)
     marks = read_labels(args.data)
     # the writer split has a seed of its own, so runs that differ only in their training seed (an ensemble, a
@@ -219,11 +236,13 @@ def train(args) -> dict:
     crops = load_cached_crops(marks, config, Path(args.cache) if args.cache else None)
     sampler = BatchSampler(marks, crops, train_writers, config, args.seed,
                            args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
-                           args.imitations_per_writer, args.new_writer_prob, args.synthetic_writers_per_batch)
+                           args.imitations_per_writer, args.new_writer_prob, args.synthetic_writers_per_batch,
+                           args.forger_classes)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
-    encoder = mark_encoder(config.canvas_height, config.canvas_width, embedding_dim=args.embedding_dim)
+    encoder = mark_encoder(config.canvas_height, config.canvas_width, embedding_dim=args.embedding_dim,
+                           **ARCHITECTURES[args.architecture])
 
     def monitor(step: int) -> None:
         val_embeddings = embed_clean(encoder, crops, val_indices, config)
@@ -244,16 +263,20 @@ def train(args) -> dict:
         "batch": f"{args.writers_per_batch} writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged"
                  f" + {args.imitations_per_writer} synthetic imitations) + {args.synthetic_writers_per_batch} simulated"
                  f" writers x ({args.genuine_per_writer} genuine + {args.forged_per_writer} forged)",
-        "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only",
+        "loss": "multi-similarity (alpha 2, beta 40, base 0.5), forgeries as negatives only"
+                + (", a writer's forgeries in a batch from one forger, sharing a label" if args.forger_classes else ""),
         "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
         "parameters": int(encoder.count_params()),
+        "architecture": args.architecture,
         "train_seconds": round(train_seconds, 1),
         "command": (f"stampauth train signature --data {Path(args.data).name} --seed {args.seed} --split-seed {split_seed}"
                     f" --steps {args.steps} --canvas {config.canvas_height}x{config.canvas_width}"
+                    f" --architecture {args.architecture}"
                     f" --lr {args.lr} --val-writers {args.val_writers} --writers-per-batch {args.writers_per_batch}"
                     f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
                     f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
-                    f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"),
+                    f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"
+                    + (" --forger-classes" if args.forger_classes else "")),
     }
     return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training,
                   config)
@@ -406,6 +429,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canvas", default=f"{PREPROCESS.canvas_height}x{PREPROCESS.canvas_width}",
                         help="HEIGHTxWIDTH of the model's input canvas (a larger one keeps more stroke detail; "
                              "members of one ensemble may differ in it)")
+    parser.add_argument("--architecture", default="base",
+                        help="encoder variant (stampauth.modeling.architectures.ARCHITECTURES): base, or fine (full "
+                             "resolution and full convolutions first: more stroke detail, about 3x the compute)")
+    parser.add_argument("--forger-classes", action="store_true",
+                        help="a writer's skilled forgeries in a batch come from one forger and share a label (never the "
+                             "writer's): one hand imitating one signature is a class the loss pulls together")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
 
