@@ -366,6 +366,18 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert all(np.allclose(a, b) for a, b in trained), "learning rate 0: the starting weights, unchanged"
     assert set(detector.card.score_thresholds) == {"signature", "stamp"}
     assert (tmp_path / "run" / "ckpt").is_dir()
+    # another width (channels per stride), recorded in the card; a bad one is refused before any page is rendered
+    narrow = tmp_path / "narrow"
+    assert cli.main(["train", "detector", "--pages", "4", "--val-pages", "2", "--steps", "1", "--batch", "2",
+                     "--crop", "128", "--long-side", "320", "--workers", "1", "--out", str(narrow), "--widths",
+                     "16,24,32,48,64", "--cache", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run-narrow"),
+                     "--generator-version", "2", "--log-every", "1", "--page-seed", "7"]) == 0
+    small = load_detector(narrow, runtime="keras")
+    assert small.card.training["widths"] == [16, 24, 32, 48, 64] and "--widths 16,24,32,48,64" in small.card.training["command"]
+    assert small.card.training["parameters"] < detector.card.training["parameters"]
+    assert cli.main(["train", "detector", "--widths", "32,64", "--cache", str(tmp_path / "bad-cache"),
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad-cache").exists()
 
     # two detectors joined: one model whose output maps are the mean of theirs, thresholds chosen on synthetic pages
     from dataclasses import replace

@@ -211,6 +211,7 @@ def train(args) -> dict:
     from stampauth.detection.detector import DETECTOR_FILE, DetectorCard
     from stampauth.detection.model import N_OUTPUTS, detection_loss, detector_model
 
+    widths = parse_widths(args.widths)  # before any page is rendered
     keras.utils.set_random_seed(args.seed)
     code_commit = git_commit()  # read now: the checkout may move on while a long run trains
     bank_source = signature_bank_source(args.signatures, args.signature_card)
@@ -224,7 +225,7 @@ def train(args) -> dict:
                            args.generator_version)
     log.info("%d training pages, %d validation pages (%.0f s)", len(pages), len(val_pages), time.time() - started_all)
 
-    model = detector_model()
+    model = detector_model(widths)
     init_version = None
     if args.init_from:  # fine-tuning: start from a trained detector's weights (a checkpoint in --run-dir still wins)
         from stampauth.modeling.card import load_keras_model
@@ -287,6 +288,7 @@ def train(args) -> dict:
         "loss": "BCE (positives x4) + 0.5 soft Dice per kind on shrunk-box kernels + L1 on log edge distances",
         "optimizer": f"AdamW lr {args.lr} cosine decay, weight decay 1e-4",
         "parameters": int(model.count_params()),
+        "widths": list(widths),
         "train_seconds": round(float(train_seconds.numpy()), 1),
         "wall_seconds_this_run": round(time.time() - started_all, 1),
         "code_commit": code_commit,
@@ -296,10 +298,27 @@ def train(args) -> dict:
                     f" --pages {args.pages} --val-pages {args.val_pages} --seed {args.seed} --page-seed {page_seed}"
                     f" --steps {args.steps}"
                     f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
-                    f" --generator-version {args.generator_version}"
+                    f" --generator-version {args.generator_version} --widths {args.widths}"
                     + (f" --init-from <{init_version}>" if init_version else "")),
     })
     return asdict(card)
+
+
+DEFAULT_WIDTHS = "32,56,96,160,224"
+
+
+def parse_widths(text: str) -> tuple[int, int, int, int, int]:
+    """``"32,56,96,160,224"`` -> the detector's channel widths at strides 2, 4, 8, 16 and 32."""
+    from stampauth.errors import InvalidInput
+
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 5 or not all(8 <= w <= 512 for w in widths):
+        raise InvalidInput(f"--widths takes five channel counts (8-512) for strides 2-32, e.g. {DEFAULT_WIDTHS}; "
+                           f"not {text!r}")
+    return widths
 
 
 def _detector_members(base: Path) -> list:
@@ -406,6 +425,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
     parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
+    parser.add_argument("--widths", default=DEFAULT_WIDTHS,
+                        help="channels at strides 2, 4, 8, 16, 32 (the shipped members: the default; a wider model "
+                             "costs more per step and per page)")
     parser.add_argument("--shrink", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
     parser.add_argument("--log-every", type=int, default=50)
