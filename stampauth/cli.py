@@ -66,7 +66,8 @@ def cmd_eval(args) -> int:
 
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
     result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir,
-                            baselines=not args.no_baselines, heldout_only=args.heldout, overlay=not args.no_overlay)
+                            baselines=not args.no_baselines, heldout_only=args.heldout, overlay=not args.no_overlay,
+                            draws=args.draws)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -78,6 +79,11 @@ def cmd_eval(args) -> int:
             print(f"  {name:<12} {row['eer']:>12.4f} {row['eer_random']:>11.4f} {row['auc']:>7.4f}")
         print(f"  at threshold {result['threshold']:.4f}: FAR {result['far']:.4f}  FRR {result['frr']:.4f}"
               f"  ({result['n_genuine']} genuine, {result['n_forged']} forged)")
+        if "draws" in result:
+            spread = result["draws"]
+            print(f"  model over {spread['n']} reference draws (seeds {spread['seeds'][0]}-{spread['seeds'][1]}): "
+                  + "  ".join(f"{key} {row['mean']:.4f} +/- {row['std']:.4f} ({row['min']:.4f}-{row['max']:.4f})"
+                              for key, row in spread.items() if key in ("eer", "eer_random")))
     return 0
 
 
@@ -287,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ocr-lang", default="eng", help="ocr: Tesseract language")
     evaluate.add_argument("--references", type=int, default=5, help="genuine specimens enrolled per writer")
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (ocr: page seed, 0 = 2026)")
+    evaluate.add_argument("--draws", type=int, default=1,
+                          help="signatures/stamps: also score the model with N reference draws (seeds SEED..SEED+N-1)"
+                               " and print their spread (the figures of --seed stay the headline)")
     evaluate.add_argument("--models-dir", default=None)
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the ORB/correlation/SSIM baselines")
     evaluate.add_argument("--no-overlay", action="store_true",

@@ -126,7 +126,7 @@ OVERLAY_OTHER_PER_DESIGN = 8  # with the overlay check, other designs' impressio
 
 
 def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True,
-                   heldout_only: bool = False, overlay: bool = True) -> dict:
+                   heldout_only: bool = False, overlay: bool = True, draws: int = 1) -> dict:
     """``stampauth eval signatures``: the shipped model and the baselines through one protocol.
 
     ``heldout_only`` keeps only the writers that the model card lists as validation writers
@@ -136,6 +136,11 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     encoder's similarity fused with the overlay; every query costs a registration, so each design then meets
     :data:`OVERLAY_OTHER_PER_DESIGN` other designs' impressions (seeded), not all of them, and the encoder alone is
     reported on the same trials under ``encoder_alone``. ``overlay=False`` scores the encoder alone, on all.
+
+    ``draws`` > 1 repeats the model's protocol with the reference draws of seeds ``seed .. seed + draws - 1`` and
+    adds their spread under ``draws`` (mean, standard deviation, min and max of ``eer``, ``eer_random``, ``far`` and
+    ``frr``): which K specimens a writer enrolled moves the EER by several points on sets of this size, so one
+    draw is a sample, not the model's figure. The top-level figures and the baselines stay those of ``seed``.
     """
     import time
 
@@ -147,6 +152,8 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
 
     if references < 1:
         raise InvalidInput("--references must be at least 1")
+    if draws < 1:
+        raise InvalidInput("--draws must be at least 1")
     marks = read_labels(data_dir)
     encoder = load_encoder(kind, models_dir)
     if heldout_only:
@@ -174,26 +181,45 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
 
     overlay_s = 0.0
     if overlay_config is None:
-        scores = run_protocol(trials, similarity)
+        model_score = similarity
+        scores = run_protocol(trials, model_score)
     else:
         from stampauth.overlay import OverlayTrials, fused_score
 
         started = time.perf_counter()
         overlay_trials = OverlayTrials(images, overlay_config)
-        scores = run_protocol(trials, lambda refs, q: fused_score(similarity(refs, q), overlay_trials.outside(refs, q),
-                                                                  overlay_config))
+
+        def model_score(refs, q) -> float:
+            return fused_score(similarity(refs, q), overlay_trials.outside(refs, q), overlay_config)
+
+        scores = run_protocol(trials, model_score)
         overlay_s = time.perf_counter() - started
         encoder_alone = summarize(run_protocol(trials, similarity))
         scoring = overlay_config.scoring
-    result = summarize(scores)
     # FAR/FRR at the shipped operating point: each score against the threshold for its reference count
     def margins(values, counts):
         return [value - threshold_for(k, scoring) for value, k in zip(values, counts)]
 
-    genuine_margins = margins(scores.genuine, scores.genuine_refs)
-    far, frr = error_rates_at(0.0, genuine_margins, margins(scores.skilled, scores.skilled_refs))
-    far_random, _ = error_rates_at(0.0, genuine_margins, margins(scores.random, scores.random_refs))
-    result.update(threshold=threshold_for(scores.references, scoring), far=far, frr=frr, far_random=far_random)
+    def summarize_served(protocol: ProtocolScores) -> dict:
+        summary = summarize(protocol)
+        genuine_margins = margins(protocol.genuine, protocol.genuine_refs)
+        far, frr = error_rates_at(0.0, genuine_margins, margins(protocol.skilled, protocol.skilled_refs))
+        far_random, _ = error_rates_at(0.0, genuine_margins, margins(protocol.random, protocol.random_refs))
+        summary.update(threshold=threshold_for(protocol.references, scoring), far=far, frr=frr, far_random=far_random)
+        return summary
+
+    result = summarize_served(scores)
+    if draws > 1:
+        runs = [result]
+        for draw_seed in range(seed + 1, seed + draws):
+            draw_trials = make_trials(marks, references, draw_seed)
+            if overlay_config is not None:
+                draw_trials = fewer_others(draw_trials, OVERLAY_OTHER_PER_DESIGN)
+            runs.append(summarize_served(run_protocol(draw_trials, model_score)))
+        result["draws"] = {"n": draws, "seeds": [seed, seed + draws - 1], **{
+            key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
+                  "min": float(np.min([r[key] for r in runs])), "max": float(np.max([r[key] for r in runs]))}
+            for key in ("eer", "eer_random", "far", "frr")}}
     result.update(
         data=str(data_dir),
         heldout_only=heldout_only,

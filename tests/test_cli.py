@@ -48,6 +48,27 @@ def test_eval_signatures_json(labelled_set, capsys):
     assert 0 <= result["eer"] <= 1 and 0 <= result["baselines"]["orb"]["eer"] <= 1
 
 
+def test_eval_draws_report_the_spread_over_reference_draws_and_keep_the_seeds_figures(labelled_set, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--json",
+                     "--no-baselines"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert "draws" not in one
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--json",
+                     "--no-baselines", "--draws", "4"]) == 0
+    many = json.loads(capsys.readouterr().out)
+    assert {key: many[key] for key in ("eer", "far", "frr")} == {key: one[key] for key in ("eer", "far", "frr")}
+    spread = many["draws"]
+    assert spread["n"] == 4 and spread["seeds"] == [0, 3]
+    for key in ("eer", "eer_random", "far", "frr"):
+        row = spread[key]
+        assert row["min"] <= row["mean"] <= row["max"] and row["std"] >= 0
+    assert spread["eer"]["min"] <= one["eer"] <= spread["eer"]["max"]
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--draws", "3"]) == 0
+    assert "over 3 reference draws (seeds 0-2)" in capsys.readouterr().out
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--draws", "0"]) == 2
+    assert "--draws" in capsys.readouterr().err
+
+
 def test_eval_caps_references_so_one_genuine_is_scored(labelled_set, capsys):
     assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "9", "--json", "--no-baselines"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -433,6 +454,12 @@ def test_eval_stamps_json_has_model_baselines_and_changes(stamp_set, capsys):
     assert result["query_views"] > 1 and set(result["baselines"]) == {"orb", "correlation"}
     assert 0.0 <= result["eer"] <= 1.0 and result["eer_by_change"]
     assert all(0 <= row["eer"] <= 1 and row["n"] > 0 for row in result["eer_by_change"].values())
+    # the served score (with the overlay check) over two reference draws: the first is the seed's own
+    assert cli.main(["eval", "stamps", "--data", str(stamp_set), "--references", "3", "--json", "--no-baselines",
+                     "--draws", "2"]) == 0
+    drawn = json.loads(capsys.readouterr().out)
+    assert drawn["eer"] == result["eer"] and drawn["draws"]["n"] == 2
+    assert drawn["draws"]["eer"]["min"] <= result["eer"] <= drawn["draws"]["eer"]["max"]
 
 
 def test_real_stamp_set_is_built_from_pages_and_a_grouping(tmp_path, capsys):
