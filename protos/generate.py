@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +47,29 @@ def generate(out_dir: Path) -> list[Path]:
     return sorted(package.iterdir())
 
 
+# The generators stamp their own release into the stubs (the grpcio / protobuf runtime the code needs at least).
+# A newer grpcio-tools patch release changes only these stamps, so the check compares the code around them: the
+# committed stamps stay the oldest runtime the stubs accept (setup.cfg's lower bounds match them).
+_VERSION_STAMPS = (
+    re.compile(r"^GRPC_GENERATED_VERSION = '[^']*'$", re.MULTILINE),
+    re.compile(r"^# Protobuf Python Version: \S+$", re.MULTILINE),
+    re.compile(r"(ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,)\s*\d+,\s*\d+,\s*\d+,"),
+)
+
+
+def without_version_stamps(text: str) -> str:
+    for pattern in _VERSION_STAMPS:
+        text = pattern.sub(lambda match: (match.group(1) if match.groups() else "") + "<version>", text)
+    return text
+
+
+def same_code(generated: Path, committed: Path) -> bool:
+    """Do two stub files hold the same code, whatever release of the generators stamped them?"""
+    if filecmp.cmp(generated, committed, shallow=False):
+        return True
+    return without_version_stamps(generated.read_text()) == without_version_stamps(committed.read_text())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
@@ -59,7 +83,7 @@ def main(argv=None) -> int:
         stale = [
             p.name for p in generated
             if p.suffix in (".py", ".pyi") and not (ROOT / "stampauth/v1" / p.name).exists()
-            or p.suffix in (".py", ".pyi") and not filecmp.cmp(p, ROOT / "stampauth/v1" / p.name, shallow=False)
+            or p.suffix in (".py", ".pyi") and not same_code(p, ROOT / "stampauth/v1" / p.name)
         ]
     if stale:
         print(f"stale generated stubs: {', '.join(stale)}; run: python protos/generate.py", file=sys.stderr)

@@ -17,6 +17,27 @@ def test_committed_stubs_match_the_protos():
     assert result.returncode == 0, result.stderr
 
 
+def test_a_grpcio_tools_release_that_only_restamps_the_stubs_leaves_them_current(tmp_path):
+    """Regression: grpcio-tools 1.85.4 wrote GRPC_GENERATED_VERSION = '1.85.4' where the committed stubs say 1.85.1,
+    and the byte-for-byte check failed CI on a fresh install without any proto change."""
+    sys.path.insert(0, str(PROTOS))
+    try:
+        from generate import same_code
+    finally:
+        sys.path.remove(str(PROTOS))
+    for name, old, new in (("stampauth_pb2_grpc.py", "GRPC_GENERATED_VERSION = '1.85.1'", "GRPC_GENERATED_VERSION = '1.99.7'"),
+                           ("stampauth_pb2.py", "Protobuf Python Version: 7.35.1", "Protobuf Python Version: 7.40.0")):
+        committed = ROOT / "stampauth" / "v1" / name
+        text = committed.read_text()
+        assert old in text
+        restamped = tmp_path / name
+        restamped.write_text(text.replace(old, new))
+        assert same_code(restamped, committed)
+        changed = tmp_path / f"changed-{name}"
+        changed.write_text(text.replace("stampauth.v1", "stampauth.v2"))  # real code differences still count
+        assert not same_code(changed, committed)
+
+
 def test_every_rpc_has_its_own_request_and_response():
     service = pb.DESCRIPTOR.services_by_name["StampAuthService"]
     seen = set()
