@@ -216,10 +216,12 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
             if overlay_config is not None:
                 draw_trials = fewer_others(draw_trials, OVERLAY_OTHER_PER_DESIGN)
             runs.append(summarize_served(run_protocol(draw_trials, model_score)))
-        result["draws"] = {"n": draws, "seeds": [seed, seed + draws - 1], **{
-            key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
-                  "min": float(np.min([r[key] for r in runs])), "max": float(np.max([r[key] for r in runs]))}
-            for key in ("eer", "eer_random", "far", "frr")}}
+        spread = {}
+        for key in ("eer", "eer_random", "far", "frr"):
+            values = np.array([run[key] for run in runs])
+            spread[key] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+                           "max": float(values.max())}
+        result["draws"] = {"n": draws, "seeds": [seed, seed + draws - 1], **spread}
     result.update(
         data=str(data_dir),
         heldout_only=heldout_only,

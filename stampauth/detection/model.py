@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from stampauth.detection.types import N_KINDS, N_OUTPUTS, STRIDE
+from stampauth.detection.types import DEFAULT_WIDTHS, N_KINDS, N_OUTPUTS, STRIDE
 
 
 def _conv(x, filters: int, name: str, stride: int = 1, dilation: int = 1, separable: bool = True):
@@ -35,7 +35,7 @@ def _merge(coarse, fine, filters: int, name: str):
     return _conv(x, filters, f"{name}_smooth")
 
 
-def detector_model(width: tuple[int, int, int, int, int] = (32, 56, 96, 160, 224)) -> keras.Model:
+def detector_model(width: tuple[int, int, int, int, int] = DEFAULT_WIDTHS) -> keras.Model:
     """``(batch, H, W, 3) float32`` page (BGR / 255, H and W multiples of 32) ->
     ``(batch, H/4, W/4, N_OUTPUTS)``: kernel probabilities, then log edge distances in cells."""
     c2, c4, c8, c16, c32 = width

@@ -11,6 +11,7 @@ STRIDE = 4  # output map cell, in input pixels
 N_KINDS = len(KINDS)
 #: Output channels: ``[0, N_KINDS)`` kernel probabilities; then per kind 4 log edge distances (l, t, r, b).
 N_OUTPUTS = N_KINDS * 5
+DEFAULT_WIDTHS = (32, 56, 96, 160, 224)  # detector channels at strides 2, 4, 8, 16, 32 (the shipped members)
 SIZE_MULTIPLE = 32  # inputs are padded to a multiple of the deepest stride
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stampauth.detection.types import KINDS
+from stampauth.detection.types import DEFAULT_WIDTHS, KINDS
 from stampauth.training import run_command, save_with_card
 from stampauth.training.loop import resumable_run
 
@@ -304,9 +304,6 @@ def train(args) -> dict:
     return asdict(card)
 
 
-DEFAULT_WIDTHS = "32,56,96,160,224"
-
-
 def parse_widths(text: str) -> tuple[int, int, int, int, int]:
     """``"32,56,96,160,224"`` -> the detector's channel widths at strides 2, 4, 8, 16 and 32."""
     from stampauth.errors import InvalidInput
@@ -316,7 +313,7 @@ def parse_widths(text: str) -> tuple[int, int, int, int, int]:
     except ValueError:
         widths = ()
     if len(widths) != 5 or not all(8 <= w <= 512 for w in widths):
-        raise InvalidInput(f"--widths takes five channel counts (8-512) for strides 2-32, e.g. {DEFAULT_WIDTHS}; "
+        raise InvalidInput(f"--widths takes five channel counts (8-512) for strides 2-32, e.g. {','.join(map(str, DEFAULT_WIDTHS))}; "
                            f"not {text!r}")
     return widths
 
@@ -425,7 +422,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
     parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
-    parser.add_argument("--widths", default=DEFAULT_WIDTHS,
+    parser.add_argument("--widths", default=",".join(map(str, DEFAULT_WIDTHS)),
                         help="channels at strides 2, 4, 8, 16, 32 (the shipped members: the default; a wider model "
                              "costs more per step and per page)")
     parser.add_argument("--shrink", type=float, default=0.5)

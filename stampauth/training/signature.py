@@ -87,10 +87,7 @@ class BatchSampler:
         # never the writer's), so the loss also sees one hand imitating one signature several times: what tells
         # hands apart when the shape is the same
         self.forger_classes = forger_classes
-        self.forged_by_forger = {w: {} for w in writers}
-        for i, m in enumerate(marks):
-            if m.writer in self.forged_by_forger and not m.genuine:
-                self.forged_by_forger[m.writer].setdefault(m.forger, []).append(i)
+        self.forgers = {i: m.forger for i, m in enumerate(marks) if not m.genuine}
         self.writers = sorted(writers)
 
     def canvas(self, index: int, rng: np.random.Generator, imitation: bool = False, style: dict | None = None) -> np.ndarray:
@@ -113,19 +110,19 @@ class BatchSampler:
             for index in genuine:
                 images.append(self.canvas(int(index), rng, style=style))
                 labels.append(writer_index)
-            if self.forged[writer] and self.n_forged and self.forger_classes:
-                groups = self.forged_by_forger[writer]
-                pool = groups[sorted(groups)[int(rng.integers(len(groups)))]]
+            if self.forged[writer] and self.n_forged:
+                pool = self.forged[writer]
+                if self.forger_classes:
+                    forgers = sorted({self.forgers[i] for i in pool})
+                    forger = forgers[int(rng.integers(len(forgers)))]
+                    pool = [i for i in pool if self.forgers[i] == forger]
                 for index in rng.choice(pool, size=self.n_forged, replace=len(pool) < self.n_forged):
                     images.append(self.canvas(int(index), rng, style=style))
-                    labels.append(next_negative)  # one class for this forger's imitations of this writer
-                next_negative -= 1
-            elif self.forged[writer] and self.n_forged:
-                forged = rng.choice(self.forged[writer], size=self.n_forged, replace=len(self.forged[writer]) < self.n_forged)
-                for index in forged:
-                    images.append(self.canvas(int(index), rng, style=style))
                     labels.append(next_negative)  # a class of its own: only ever a negative
-                    next_negative -= 1
+                    if not self.forger_classes:
+                        next_negative -= 1
+                if self.forger_classes:
+                    next_negative -= 1  # one class for this forger's imitations of this writer
             for index in rng.choice(self.genuine[writer], size=self.n_imitations):
                 images.append(self.canvas(int(index), rng, imitation=True, style=style))
                 labels.append(next_negative)
