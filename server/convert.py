@@ -89,6 +89,7 @@ def decision_to_proto(decision: Decision) -> pb.Decision:
             pb.ReferenceSimilarity(specimen_id=sid, similarity=sim) for sid, sim in zip(ids, decision.reference_similarities)
         ],
         ink_outside_share=decision.outside_share,
+        registration_anisotropy=decision.registration_anisotropy,
     )
 
 

@@ -90,6 +90,15 @@ def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float
     return Alignment(aligned.astype(np.float32), best[1], best[0])
 
 
+def anisotropy(matrix: np.ndarray) -> float:
+    """``|log(s1 / s2)|`` of the singular values of a ``(2, 3)`` affine map's linear part: 0 when the map only turns,
+    shifts and scales evenly. Canvases are scaled by the ink's enclosing circle, so impressions of one rubber register
+    with an even scale; a re-made rubber a little wider or taller than the original (or with its text set narrower)
+    needs ECC's affine map to stretch it one way more than the other, which the outside share then no longer sees."""
+    singular = np.linalg.svd(np.asarray(matrix, np.float64)[:, :2], compute_uv=False)
+    return float(abs(np.log(max(singular[0], 1e-9) / max(singular[1], 1e-9))))
+
+
 def ink_outside(aligned_query: np.ndarray, references: np.ndarray, tolerance_px: float = 1.5,
                 ink_level: float = 0.35) -> float:
     """Share of the aligned query's ink lying more than ``tolerance_px`` from the ink of every reference.

@@ -99,7 +99,9 @@ def decision_json(d) -> dict:
             "threshold": round(d.threshold, 4), "review_band": round(d.review_band, 4),
             "probability_genuine": _finite(d.probability_genuine), "references_used": d.references_used,
             "model_version": d.model_version} | (
-        {} if d.outside_share is None else {"ink_outside_share": round(float(d.outside_share), 4)})
+        {} if d.outside_share is None else {"ink_outside_share": round(float(d.outside_share), 4)}) | (
+        {} if d.registration_anisotropy is None else
+        {"registration_anisotropy": round(float(d.registration_anisotropy), 4)})
 
 
 def identity_json(record) -> dict:

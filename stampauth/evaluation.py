@@ -190,7 +190,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         overlay_trials = OverlayTrials(images, overlay_config)
 
         def model_score(refs, q) -> float:
-            return fused_score(similarity(refs, q), overlay_trials.outside(refs, q), overlay_config)
+            return fused_score(similarity(refs, q), overlay_trials.measures(refs, q), overlay_config)
 
         scores = run_protocol(trials, model_score)
         overlay_s = time.perf_counter() - started

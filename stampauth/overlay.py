@@ -6,11 +6,13 @@ font, wider letter spacing, another emblem. So the query is registered onto the 
 (:func:`stampauth.alignment.align_to`) and the share of its ink lying away from every reference's ink is measured
 (:func:`stampauth.alignment.ink_outside`). The served score fuses the two:
 
-    score = weight_similarity * similarity + weight_outside * (-sqrt(ink outside)) + bias
+    score = weight_similarity * similarity - weight_outside * sqrt(ink outside) - weight_anisotropy * anisotropy + bias
 
 a *similarity* (higher = more alike; a logit of "same rubber" on the data it was fitted on), compared with a
 threshold per number of references (:class:`stampauth.scoring.ScoringConfig`). The square root spreads the small
-shares where genuine and re-made impressions differ. Weights, thresholds, review band and calibration are fitted
+shares where genuine and re-made impressions differ. The anisotropy of the registration
+(:func:`stampauth.alignment.anisotropy`) catches what the outside share cannot: a re-made rubber a few per cent wider
+or taller than the original, which ECC's affine map stretches back onto the references. Weights, thresholds, review band and calibration are fitted
 on synthetic designs that neither training nor evaluation uses (``stampauth train stamp-overlay``) and stored in
 the stamp encoder's card under ``overlay``.
 
@@ -29,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from stampauth.alignment import align_to, ink_outside
+from stampauth.alignment import align_to, anisotropy, ink_outside
 from stampauth.preprocess import PreprocessConfig, preprocess_stamp
 from stampauth.scoring import Decision, ScoringConfig, decide, probability_genuine, threshold_for
 
@@ -44,6 +46,7 @@ class OverlayConfig:
     min_component_frac: float = 0.0003  # specks smaller than this share of the crop are dropped
     weight_similarity: float = 1.0
     weight_outside: float = 1.0
+    weight_anisotropy: float = 0.0  # per unit of |log| aspect change of the registration (0: not used)
     bias: float = 0.0
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
     fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
@@ -52,6 +55,8 @@ class OverlayConfig:
     def version(self) -> str:
         """``overlay-`` + the first 8 hex of the SHA-256 of the settings: decisions name the scoring they used."""
         settings = {k: v for k, v in asdict(self).items() if k != "fitted"}
+        if settings["weight_anisotropy"] == 0.0:  # cards fitted before it was measured keep their version
+            del settings["weight_anisotropy"]
         return "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
@@ -81,20 +86,36 @@ def register_references(canvases: np.ndarray) -> np.ndarray:
     return np.stack([frame] + [align_to(c, frame).aligned for c in canvases[1:]])
 
 
+@dataclass(frozen=True)
+class OverlayMeasures:
+    """What laying a query on its references measured. ``outside``: share (0-1) of the query's ink more than
+    ``tolerance_px`` from every reference's ink (0 = all on them); ``anisotropy``: ``|log|`` of the aspect change the
+    registration needed (:func:`stampauth.alignment.anisotropy`; 0 = none). Both are distance-like: higher = less alike."""
+
+    outside: float
+    anisotropy: float = 0.0
+
+
+def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig) -> OverlayMeasures:
+    """``query (S, S)`` and the output of :func:`register_references` -> :class:`OverlayMeasures` of the query
+    registered onto the first reference."""
+    alignment = align_to(np.asarray(query, np.float32), registered_references[0])
+    return OverlayMeasures(ink_outside(alignment.aligned, registered_references, config.tolerance_px, config.ink_level),
+                           anisotropy(alignment.matrix))
+
+
 def outside_share(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig) -> float:
-    """``query (S, S)`` and the output of :func:`register_references` -> share of the query's ink (registered onto
-    the first reference) more than ``tolerance_px`` from every reference's ink: 0 = all on them, 1 = none."""
-    aligned = align_to(np.asarray(query, np.float32), registered_references[0]).aligned
-    return ink_outside(aligned, registered_references, config.tolerance_px, config.ink_level)
+    """The ``outside`` of :func:`measure_overlay`: 0 = all of the query's ink on the references, 1 = none."""
+    return measure_overlay(query, registered_references, config).outside
 
 
-def fused_score(similarity: float, outside: float, config: OverlayConfig) -> float:
-    """The encoder's similarity and the overlay's outside share -> the served score (a similarity)."""
-    return float(config.weight_similarity * similarity - config.weight_outside * np.sqrt(max(0.0, outside))
-                 + config.bias)
+def fused_score(similarity: float, measures: OverlayMeasures, config: OverlayConfig) -> float:
+    """The encoder's similarity and the overlay's measures -> the served score (a similarity)."""
+    return float(config.weight_similarity * similarity - config.weight_outside * np.sqrt(max(0.0, measures.outside))
+                 - config.weight_anisotropy * measures.anisotropy + config.bias)
 
 
-def overlay_decision(encoder_decision: Decision, outside: float | None, config: OverlayConfig) -> Decision:
+def overlay_decision(encoder_decision: Decision, measures: OverlayMeasures | None, config: OverlayConfig) -> Decision:
     """The encoder's decision re-scored with the overlay: same references and per-reference similarities, the fused
     score, the overlay's threshold for that many references, and ``model_version`` naming both."""
     k = encoder_decision.references_used
@@ -102,11 +123,12 @@ def overlay_decision(encoder_decision: Decision, outside: float | None, config: 
     if k == 0:  # NO_REFERENCE: nothing to lay the query on, but the threshold and version are the served score's
         return replace(encoder_decision, threshold=scoring.threshold, review_band=scoring.review_band,
                        model_version=f"{encoder_decision.model_version}+{config.version}")
-    score = fused_score(encoder_decision.score, outside, config)
+    score = fused_score(encoder_decision.score, measures, config)
     return replace(encoder_decision, verdict=decide(score, scoring, k), score=score,
                    threshold=threshold_for(k, scoring), review_band=scoring.review_band,
                    probability_genuine=probability_genuine(score, scoring, k),
-                   model_version=f"{encoder_decision.model_version}+{config.version}", outside_share=outside)
+                   model_version=f"{encoder_decision.model_version}+{config.version}",
+                   outside_share=measures.outside, registration_anisotropy=measures.anisotropy)
 
 
 class OverlayTrials:
@@ -129,11 +151,14 @@ class OverlayTrials:
                 self.canvases.append(np.zeros((config.canvas, config.canvas), np.float32))
         self._registered: dict[tuple[int, ...], np.ndarray] = {}
 
-    def outside(self, references, query: int) -> float:
+    def measures(self, references, query: int) -> OverlayMeasures:
         key = tuple(int(r) for r in references)
         if key not in self._registered:
             self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
-        return outside_share(self.canvases[query], self._registered[key], self.config)
+        return measure_overlay(self.canvases[query], self._registered[key], self.config)
+
+    def outside(self, references, query: int) -> float:
+        return self.measures(references, query).outside
 
 
 class ArrayCache:

@@ -70,6 +70,8 @@ class Decision:
     # stamps scored with the overlay check (stampauth.overlay): share of the registered query's ink outside the
     # references' ink; None when the check did not run
     outside_share: float | None = None
+    # and the |log| aspect change its registration needed (stampauth.alignment.anisotropy); None when it did not run
+    registration_anisotropy: float | None = None
 
     def with_specimen_ids(self, specimen_ids: list[str]) -> "Decision":
         return replace(self, reference_ids=list(specimen_ids))

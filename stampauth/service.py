@@ -30,7 +30,7 @@ from stampauth.errors import FailedPrecondition, InvalidInput, NotFound, Resourc
 from stampauth.io import InputLimits, Page, decode_document, decode_image
 from stampauth.modeling.card import MarkEncoder, load_encoder
 from stampauth.modeling.views import RotationSearch, query_views, search_views
-from stampauth.overlay import ArrayCache, outside_share, overlay_canvas, overlay_decision, register_references
+from stampauth.overlay import ArrayCache, measure_overlay, overlay_canvas, overlay_decision, register_references
 from stampauth.scoring import Decision, make_decision
 from stampauth.store import open_store
 from stampauth.identification import Identifier
@@ -374,7 +374,7 @@ class StampAuth:
 
     def _overlaid(self, decision: Decision, query_canvas: np.ndarray, registered: np.ndarray) -> Decision:
         config = self.encoders["stamp"].overlay
-        return overlay_decision(decision, outside_share(query_canvas, registered, config), config)
+        return overlay_decision(decision, measure_overlay(query_canvas, registered, config), config)
 
     def _overlay_against(self, kind: str, decision: Decision, query_canvas: np.ndarray | None,
                          specimen_ids: list[str]) -> Decision:

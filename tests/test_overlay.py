@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from stampauth.overlay import (OverlayConfig, OverlayTrials, fused_score, outside_share, overlay_canvas,
-                               overlay_decision, register_references)
+from stampauth.alignment import align_to, anisotropy
+from stampauth.overlay import (OverlayConfig, OverlayMeasures, OverlayTrials, fused_score, measure_overlay,
+                               outside_share, overlay_canvas, overlay_decision, register_references)
 from stampauth.scoring import Decision, ScoringConfig, Verdict, make_decision
 from stampauth.synth.stamp_sets import forge_design, impression, verification_design
 
@@ -39,24 +40,46 @@ def test_a_query_registered_onto_itself_turned_has_no_ink_outside():
     canvas = canvases_of(design, (1,))[0]
     turned = np.ascontiguousarray(np.rot90(canvas))
     assert outside_share(turned, register_references(canvas[None]), CONFIG) < 0.01
+    assert measure_overlay(turned, register_references(canvas[None]), CONFIG).anisotropy < 0.01
+
+
+def test_a_rubber_a_little_wider_than_the_original_registers_with_that_stretch_as_its_anisotropy():
+    """A re-made rubber 6 % wider: ECC's affine map stretches it back, so its ink lies on the original's and only
+    the map shows the difference."""
+    import cv2
+
+    design = verification_design(np.random.default_rng(5))
+    canvas = canvases_of(design, (1,))[0]
+    side = canvas.shape[0]
+    centre = (side - 1) / 2
+    wider = cv2.warpAffine(canvas, np.float32([[1.06, 0, centre * (1 - 1.06)], [0, 1, 0]]), (side, side))
+    turned_wider = np.ascontiguousarray(np.rot90(wider))
+    assert anisotropy(align_to(turned_wider, canvas).matrix) == pytest.approx(np.log(1.06), abs=0.015)
+    assert anisotropy(np.float32([[0.0, -2.0, 5.0], [2.0, 0.0, 1.0]])) == pytest.approx(0.0)  # turned and scaled evenly
 
 
 def test_fused_score_and_decision_name_the_threshold_for_the_reference_count_and_both_versions():
-    assert fused_score(0.9, 0.0, CONFIG) == pytest.approx(5.0 * 0.9 - 3.0)
-    assert fused_score(0.9, 0.04, CONFIG) == pytest.approx(5.0 * 0.9 - 8.0 * 0.2 - 3.0)
+    assert fused_score(0.9, OverlayMeasures(0.0), CONFIG) == pytest.approx(5.0 * 0.9 - 3.0)
+    assert fused_score(0.9, OverlayMeasures(0.04, 0.05), CONFIG) == pytest.approx(5.0 * 0.9 - 8.0 * 0.2 - 3.0)
+    stretched = dataclasses.replace(CONFIG, weight_anisotropy=10.0)
+    assert fused_score(0.9, OverlayMeasures(0.04, 0.05), stretched) == pytest.approx(5.0 * 0.9 - 1.6 - 0.5 - 3.0)
     encoder = make_decision(np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]]),
                             ScoringConfig(normalization="none", threshold=0.7), "stamp-x")
-    clean = overlay_decision(encoder, 0.0, CONFIG)
+    clean = overlay_decision(encoder, OverlayMeasures(0.0, 0.01), CONFIG)
     assert clean.threshold == 0.5 and clean.references_used == 3 and clean.outside_share == 0.0
-    assert clean.score == pytest.approx(fused_score(encoder.score, 0.0, CONFIG))
+    assert clean.registration_anisotropy == 0.01
+    assert clean.score == pytest.approx(fused_score(encoder.score, OverlayMeasures(0.0), CONFIG))
     assert clean.verdict == Verdict.GENUINE and clean.model_version == f"stamp-x+{CONFIG.version}"
     assert clean.reference_similarities == encoder.reference_similarities
-    assert overlay_decision(encoder, 0.09, CONFIG).verdict == Verdict.FORGED
-    one = overlay_decision(dataclasses.replace(encoder, references_used=1), 0.0, CONFIG)
+    assert overlay_decision(encoder, OverlayMeasures(0.09), CONFIG).verdict == Verdict.FORGED
+    assert overlay_decision(encoder, OverlayMeasures(0.0, 0.1), dataclasses.replace(CONFIG, weight_anisotropy=10.0)
+                            ).verdict == Verdict.FORGED
+    one = overlay_decision(dataclasses.replace(encoder, references_used=1), OverlayMeasures(0.0), CONFIG)
     assert one.threshold == 0.2
     none = Decision(Verdict.NO_REFERENCE, float("nan"), 0.7, 0.1, float("nan"), "stamp-x", 0)
     no_reference = overlay_decision(none, None, CONFIG)
     assert no_reference.verdict == Verdict.NO_REFERENCE and no_reference.outside_share is None
+    assert no_reference.registration_anisotropy is None
     assert no_reference.threshold == CONFIG.scoring.threshold and no_reference.model_version == f"stamp-x+{CONFIG.version}"
 
 
@@ -65,23 +88,40 @@ def test_the_version_follows_the_settings_not_the_fitting_record():
     assert again == CONFIG and again.version == CONFIG.version
     assert dataclasses.replace(CONFIG, fitted={"date": "today"}).version == CONFIG.version
     assert dataclasses.replace(CONFIG, bias=-2.9).version != CONFIG.version
+    assert dataclasses.replace(CONFIG, weight_anisotropy=0.5).version != CONFIG.version
 
 
-def test_fit_overlay_weights_both_signals_and_puts_each_threshold_between_genuine_and_remade():
+def test_a_card_fitted_before_the_anisotropy_was_measured_keeps_its_version():
+    """Regression: adding ``weight_anisotropy`` (0 = unused) must not rename the decisions of a card that lacks it."""
+    record = {"canvas": 192, "tolerance_px": 1.5, "ink_level": 0.35, "min_component_frac": 0.0003,
+              "weight_similarity": 1.0, "weight_outside": 3.0, "bias": 0.0, "scoring": {"threshold": 0.5}}
+    import hashlib
+    import json
+
+    settings = {**record, "scoring": dataclasses.asdict(ScoringConfig(threshold=0.5))}
+    expected = "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    assert OverlayConfig.from_dict(record).version == expected
+
+
+def test_fit_overlay_weights_all_three_signals_and_puts_each_threshold_between_genuine_and_remade():
     from stampauth.training.stamp_overlay import fit_overlay
 
     rng = np.random.default_rng(0)
 
-    def rows(label, n, similarity, outside):
-        return np.c_[np.full(n, label), rng.normal(similarity, 0.03, n), np.clip(rng.normal(outside, 0.01, n), 0, 1)]
+    def rows(label, n, similarity, outside, stretch):
+        return np.c_[np.full(n, label), rng.normal(similarity, 0.03, n), np.clip(rng.normal(outside, 0.01, n), 0, 1),
+                     np.abs(rng.normal(stretch, 0.005, n))]
 
-    features = {k: np.concatenate([rows(0, 200, 0.85, 0.01), rows(1, 200, 0.84, 0.05), rows(2, 200, 0.6, 0.2)])
+    # half the re-made rubbers put ink outside, the other half are stretched (a new width) with their ink on the refs
+    features = {k: np.concatenate([rows(0, 200, 0.85, 0.01, 0.0), rows(1, 100, 0.84, 0.05, 0.0),
+                                   rows(1, 100, 0.84, 0.01, 0.05), rows(2, 200, 0.6, 0.2, 0.0)])
                 for k in (1, 3)}
     config, report = fit_overlay(features, OverlayConfig())
-    assert config.weight_similarity > 0 and config.weight_outside > 0
+    assert config.weight_similarity > 0 and config.weight_outside > 0 and config.weight_anisotropy > 0
     for k in ("1", "3"):
-        genuine = [fused_score(s, o, config) for label, s, o in features[int(k)] if label == 0]
-        remade = [fused_score(s, o, config) for label, s, o in features[int(k)] if label == 1]
+        scores = [fused_score(row[1], OverlayMeasures(row[2], row[3]), config) for row in features[int(k)]]
+        genuine = [s for s, row in zip(scores, features[int(k)]) if row[0] == 0]
+        remade = [s for s, row in zip(scores, features[int(k)]) if row[0] == 1]
         assert np.median(remade) < config.scoring.thresholds_by_references[k] < np.median(genuine)
         assert report[f"k{k}"]["fused"]["eer_remade"] < report[f"k{k}"]["encoder_alone"]["eer_remade"]
     assert config.scoring.review_band > 0 and config.scoring.calibration_slope > 0
@@ -132,7 +172,7 @@ def test_the_service_scores_stamps_with_the_overlay_when_the_card_has_one(overla
     assert identity.identity_id == "acme" and identified.score == pytest.approx(decision.score)
 
 
-def test_grpc_decisions_carry_the_ink_outside_share_only_when_the_overlay_ran(overlaid_core):
+def test_grpc_decisions_carry_the_ink_outside_share_and_anisotropy_only_when_the_overlay_ran(overlaid_core):
     import grpc
 
     from stampauth.server.app import build_server
@@ -150,10 +190,14 @@ def test_grpc_decisions_carry_the_ink_outside_share_only_when_the_overlay_ran(ov
             from stampauth.client import decision_from_proto
 
             assert decision_from_proto(reply.decision).outside_share == pytest.approx(reply.decision.ink_outside_share)
+            assert reply.decision.HasField("registration_anisotropy") and reply.decision.registration_anisotropy >= 0
+            assert decision_from_proto(reply.decision).registration_anisotropy == pytest.approx(
+                reply.decision.registration_anisotropy)
             core.create_identity("empty", "No specimens")
             none = stub.VerifyImage(pb.VerifyImageRequest(identity_id="empty", kind=pb.MARK_KIND_STAMP,
                                                           image=pb.ImageData(content=crops[4])))
             assert none.decision.verdict == pb.VERDICT_NO_REFERENCE and not none.decision.HasField("ink_outside_share")
+            assert not none.decision.HasField("registration_anisotropy")
             assert none.decision.model_version == reply.decision.model_version, "NO_REFERENCE names the served score too"
             assert none.decision.threshold == pytest.approx(CONFIG.scoring.threshold)
     finally:

@@ -5,10 +5,11 @@ No network is trained: the stamp encoder's weights and version stay as they are.
 of ``--seed`` (a set that neither the encoder's training and validation designs nor the evaluation set of the model
 card come from), every impression is scored with the protocol of ``stampauth eval stamps`` for K = 1, 2, 3 and 5
 references (``--other-per-design`` impressions of other designs per design, not all of them: each one costs a
-registration): the encoder's similarity and :func:`stampauth.overlay.outside_share`. Then
+registration): the encoder's similarity and :func:`stampauth.overlay.measure_overlay` (the outside share and the
+anisotropy of the registration). Then
 
-1. the weight of the overlay: the score is ``similarity - w * sqrt(outside share)``, with the ``w`` of a fixed grid
-   whose mean over K of (re-made EER + other-design EER) / 2 is lowest (:func:`fit_overlay`);
+1. the weights of the overlay: the score is ``similarity - w * sqrt(outside share) - v * anisotropy``, with the
+   ``(w, v)`` of a fixed grid whose mean over K of (re-made EER + other-design EER) / 2 is lowest (:func:`fit_overlay`);
 2. per K, the threshold at the genuine-versus-re-made EER point of the fused score (K = 3 also serves 4, K = 5 every
    larger count); the calibration, fitted on all scores relative to their threshold; the review band where the
    calibrated probability of genuine lies between 0.35 and 0.65.
@@ -44,7 +45,8 @@ def sampled_trials(marks, references: int, other_per_design: int, seed: int = 0)
 
 def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design: int, models_dir=None,
                    config=None) -> dict[int, np.ndarray]:
-    """K -> ``(n, 3)``: label (0 genuine, 1 re-made, 2 other design), encoder similarity, outside share."""
+    """K -> ``(n, 4)``: label (0 genuine, 1 re-made, 2 other design), encoder similarity, outside share, anisotropy
+    of the registration (:class:`stampauth.overlay.OverlayMeasures`)."""
     from stampauth.datasets import read_colour, read_labels
     from stampauth.modeling.card import load_encoder
     from stampauth.overlay import OverlayConfig, OverlayTrials
@@ -64,13 +66,27 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
             for label, indices in enumerate((trial.genuine, trial.skilled, trial.random)):
                 for q in indices:
                     similarity = fewshot_score(queries[q], embeddings[refs], encoder.card.scoring)[0]
-                    rows.append((label, similarity, overlay.outside(refs, q)))
+                    measures = overlay.measures(refs, q)
+                    rows.append((label, similarity, measures.outside, measures.anisotropy))
         features[k] = np.array(rows, np.float64)
         log.info("K=%d: %d queries scored", k, len(rows))
     return features
 
 
 OUTSIDE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # per unit of encoder similarity
+ANISOTROPY_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # per unit of |log aspect change|
+
+
+def _measures(row):
+    from stampauth.overlay import OverlayMeasures
+
+    return OverlayMeasures(float(row[2]), float(row[3]) if len(row) > 3 else 0.0)
+
+
+def _fused(rows: np.ndarray, config) -> np.ndarray:
+    from stampauth.overlay import fused_score
+
+    return np.array([fused_score(row[1], _measures(row), config) for row in rows])
 
 
 def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -85,25 +101,30 @@ def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
     """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas and tolerance) ->
     ``(fitted OverlayConfig, report)``.
 
-    The score is ``similarity - w * sqrt(outside share)``; ``w`` is the one of :data:`OUTSIDE_WEIGHTS` with the
-    lowest mean over K of (re-made EER + other-design EER) / 2: telling a re-made rubber from the original counts as
+    The score is ``similarity - w * sqrt(outside share) - v * anisotropy``; ``(w, v)`` is the pair of
+    :data:`OUTSIDE_WEIGHTS` x :data:`ANISOTROPY_WEIGHTS` with the lowest mean over K of (re-made EER + other-design
+    EER) / 2 (rows without an anisotropy column, from before it was measured, count it as 0): telling a re-made rubber from the original counts as
     much as telling another organisation's stamp from it. (A logistic regression of genuine against both was tried
     first: the other designs, which the similarity alone separates well, pulled the weight down to where the re-made
     EER was barely better than the encoder's.)"""
-    from stampauth.overlay import fused_score
     from stampauth.scoring import ScoringConfig, equal_error_rate, fit_calibration
 
     search = {}
     for weight in OUTSIDE_WEIGHTS:
-        per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0))) for rows in features.values()]
-        search[weight] = float(np.mean([(remade + other) / 2 for remade, other in per_k]))
-    weight = min(search, key=search.get)
-    config = replace(base, weight_similarity=1.0, weight_outside=float(weight), bias=0.0)
+        for anisotropy_weight in ANISOTROPY_WEIGHTS:
+            per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0))
+                           - anisotropy_weight * (rows[:, 3] if rows.shape[1] > 3 else 0.0))
+                     for rows in features.values()]
+            search[weight, anisotropy_weight] = float(np.mean([(remade + other) / 2 for remade, other in per_k]))
+    weight, anisotropy_weight = min(search, key=search.get)
+    config = replace(base, weight_similarity=1.0, weight_outside=float(weight),
+                     weight_anisotropy=float(anisotropy_weight), bias=0.0)
 
-    thresholds, report = {}, {"outside_weight_search": {str(w): round(v, 4) for w, v in search.items()}}
+    thresholds, report = {}, {"weight_search": {f"outside {w} anisotropy {v}": round(e, 4)
+                                                for (w, v), e in search.items()}}
     scores, labels, offsets = [], [], []
     for k, rows in features.items():
-        fused = np.array([fused_score(s, o, config) for _, s, o in rows])
+        fused = _fused(rows, config)
         genuine, remade = fused[rows[:, 0] == 0], fused[rows[:, 0] == 1]
         threshold = equal_error_rate(genuine, remade)[1]
         thresholds[str(k)] = float(threshold)
@@ -137,7 +158,8 @@ def train(args) -> dict:
     card_path = Path(args.models_dir or models_dir()) / "stamp_encoder.json"
     card = json.loads(card_path.read_text())
     base = OverlayConfig(canvas=args.canvas, tolerance_px=args.tolerance_px)
-    cache = run_dir / f"features-{card['version']}-{args.canvas}-{args.tolerance_px}-{args.other_per_design}.npz"
+    # "m2": rows carry the anisotropy (a cache from before it was measured is not reused)
+    cache = run_dir / f"features-m2-{card['version']}-{args.canvas}-{args.tolerance_px}-{args.other_per_design}.npz"
     if cache.exists():
         loaded = np.load(cache)
         features = {int(key[1:]): loaded[key] for key in loaded.files}
@@ -154,7 +176,8 @@ def train(args) -> dict:
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     log.info("wrote the overlay record %s into %s (%.0f s)", config.version, card_path, time.perf_counter() - started)
     return {"report": {"version": config.version, "weight_similarity": config.weight_similarity,
-                       "weight_outside": config.weight_outside, "bias": config.bias,
+                       "weight_outside": config.weight_outside, "weight_anisotropy": config.weight_anisotropy,
+                       "bias": config.bias,
                        "thresholds_by_references": config.scoring.thresholds_by_references,
                        "review_band": config.scoring.review_band, "on_fit_designs": report}}
 
