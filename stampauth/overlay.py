@@ -6,7 +6,8 @@ font, wider letter spacing, another emblem. So the query is registered onto the 
 (:func:`stampauth.alignment.align_to`) and the share of its ink lying away from every reference's ink is measured
 (:func:`stampauth.alignment.ink_outside`). The served score fuses the two:
 
-    score = weight_similarity * similarity - weight_outside * sqrt(ink outside) - weight_anisotropy * anisotropy + bias
+    score = weight_similarity * similarity - weight_outside * sqrt(ink outside)
+            - weight_anisotropy * min(anisotropy, anisotropy_cap) + bias
 
 a *similarity* (higher = more alike; a logit of "same rubber" on the data it was fitted on), compared with a
 threshold per number of references (:class:`stampauth.scoring.ScoringConfig`). The square root spreads the small
@@ -47,6 +48,9 @@ class OverlayConfig:
     weight_similarity: float = 1.0
     weight_outside: float = 1.0
     weight_anisotropy: float = 0.0  # per unit of |log| aspect change of the registration (0: not used)
+    # a registration that needed more stretch than this failed (a partial impression, clutter); the outside share
+    # already says so, and an unbounded term would let those few queries flatten the calibration
+    anisotropy_cap: float = 0.1
     bias: float = 0.0
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
     fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
@@ -56,7 +60,7 @@ class OverlayConfig:
         """``overlay-`` + the first 8 hex of the SHA-256 of the settings: decisions name the scoring they used."""
         settings = {k: v for k, v in asdict(self).items() if k != "fitted"}
         if settings["weight_anisotropy"] == 0.0:  # cards fitted before it was measured keep their version
-            del settings["weight_anisotropy"]
+            del settings["weight_anisotropy"], settings["anisotropy_cap"]
         return "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
@@ -112,7 +116,7 @@ def outside_share(query: np.ndarray, registered_references: np.ndarray, config: 
 def fused_score(similarity: float, measures: OverlayMeasures, config: OverlayConfig) -> float:
     """The encoder's similarity and the overlay's measures -> the served score (a similarity)."""
     return float(config.weight_similarity * similarity - config.weight_outside * np.sqrt(max(0.0, measures.outside))
-                 - config.weight_anisotropy * measures.anisotropy + config.bias)
+                 - config.weight_anisotropy * min(measures.anisotropy, config.anisotropy_cap) + config.bias)
 
 
 def overlay_decision(encoder_decision: Decision, measures: OverlayMeasures | None, config: OverlayConfig) -> Decision:

@@ -63,6 +63,9 @@ def test_fused_score_and_decision_name_the_threshold_for_the_reference_count_and
     assert fused_score(0.9, OverlayMeasures(0.04, 0.05), CONFIG) == pytest.approx(5.0 * 0.9 - 8.0 * 0.2 - 3.0)
     stretched = dataclasses.replace(CONFIG, weight_anisotropy=10.0)
     assert fused_score(0.9, OverlayMeasures(0.04, 0.05), stretched) == pytest.approx(5.0 * 0.9 - 1.6 - 0.5 - 3.0)
+    # beyond the cap the registration failed: the outside share speaks for it, the stretch adds no more
+    assert fused_score(0.9, OverlayMeasures(0.04, 0.6), stretched) == pytest.approx(
+        fused_score(0.9, OverlayMeasures(0.04, stretched.anisotropy_cap), stretched))
     encoder = make_decision(np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]]),
                             ScoringConfig(normalization="none", threshold=0.7), "stamp-x")
     clean = overlay_decision(encoder, OverlayMeasures(0.0, 0.01), CONFIG)

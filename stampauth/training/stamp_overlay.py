@@ -74,7 +74,7 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
 
 
 OUTSIDE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # per unit of encoder similarity
-ANISOTROPY_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # per unit of |log aspect change|
+ANISOTROPY_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)  # per unit of |log aspect change|
 
 
 def _measures(row):
@@ -101,7 +101,7 @@ def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
     """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas and tolerance) ->
     ``(fitted OverlayConfig, report)``.
 
-    The score is ``similarity - w * sqrt(outside share) - v * anisotropy``; ``(w, v)`` is the pair of
+    The score is ``similarity - w * sqrt(outside share) - v * min(anisotropy, cap)``; ``(w, v)`` is the pair of
     :data:`OUTSIDE_WEIGHTS` x :data:`ANISOTROPY_WEIGHTS` with the lowest mean over K of (re-made EER + other-design
     EER) / 2 (rows without an anisotropy column, from before it was measured, count it as 0): telling a re-made rubber from the original counts as
     much as telling another organisation's stamp from it. (A logistic regression of genuine against both was tried
@@ -112,8 +112,8 @@ def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
     search = {}
     for weight in OUTSIDE_WEIGHTS:
         for anisotropy_weight in ANISOTROPY_WEIGHTS:
-            per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0))
-                           - anisotropy_weight * (rows[:, 3] if rows.shape[1] > 3 else 0.0))
+            per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0)) - anisotropy_weight
+                           * (np.minimum(rows[:, 3], base.anisotropy_cap) if rows.shape[1] > 3 else 0.0))
                      for rows in features.values()]
             search[weight, anisotropy_weight] = float(np.mean([(remade + other) / 2 for remade, other in per_k]))
     weight, anisotropy_weight = min(search, key=search.get)
