@@ -97,7 +97,7 @@ def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     return equal_error_rate(genuine, remade)[0], equal_error_rate(genuine, other)[0]
 
 
-def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
+def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOTROPY_WEIGHTS) -> tuple:
     """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas and tolerance) ->
     ``(fitted OverlayConfig, report)``.
 
@@ -111,7 +111,7 @@ def fit_overlay(features: dict[int, np.ndarray], base) -> tuple:
 
     search = {}
     for weight in OUTSIDE_WEIGHTS:
-        for anisotropy_weight in ANISOTROPY_WEIGHTS:
+        for anisotropy_weight in anisotropy_weights:
             per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0)) - anisotropy_weight
                            * (np.minimum(rows[:, 3], base.anisotropy_cap) if rows.shape[1] > 3 else 0.0))
                      for rows in features.values()]
@@ -167,8 +167,9 @@ def train(args) -> dict:
         features = trial_features(data_dir, REFERENCE_COUNTS, args.other_per_design, args.models_dir, base)
         np.savez(cache, **{f"k{k}": v for k, v in features.items()})
     command = (f"stampauth train stamp-overlay --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
-               f" --tolerance-px {args.tolerance_px} --other-per-design {args.other_per_design}")
-    config, report = fit_overlay(features, base)
+               f" --tolerance-px {args.tolerance_px} --other-per-design {args.other_per_design}"
+               + (" --no-anisotropy" if args.no_anisotropy else ""))
+    config, report = fit_overlay(features, base, (0.0,) if args.no_anisotropy else ANISOTROPY_WEIGHTS)
     config = replace(config, fitted={"command": command, "seed": args.seed, "designs": args.designs,
                                      "other_per_design": args.other_per_design, "encoder_version": card["version"],
                                      "on_fit_designs": report, "date": time.strftime("%Y-%m-%d")})
@@ -190,6 +191,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canvas", type=int, default=192, help="pixels of the registered canvases")
     parser.add_argument("--tolerance-px", type=float, default=1.5, help="at the canvas size")
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
+    parser.add_argument("--no-anisotropy", action="store_true",
+                        help="fit the outside share's weight alone (the shipped 2026-12-03 record)")
 
 
 def main(argv=None) -> None:
