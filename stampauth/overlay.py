@@ -161,9 +161,6 @@ class OverlayTrials:
             self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
         return measure_overlay(self.canvases[query], self._registered[key], self.config)
 
-    def outside(self, references, query: int) -> float:
-        return self.measures(references, query).outside
-
 
 class ArrayCache:
     """A thread-safe least-recently-used cache of arrays bounded by their bytes (canvases of stored specimens and

@@ -139,9 +139,9 @@ def test_overlay_trials_register_each_reference_set_once_and_score_an_inkless_cr
     images = [impression(design, np.random.default_rng(seed), 240, 30.0 * seed, clutter=False) for seed in range(4)]
     images.append(np.full((120, 120, 3), 250, np.uint8))  # blank paper
     trials = OverlayTrials(images, CONFIG)
-    assert trials.outside((0, 1), 2) < 0.2 and trials.outside((0, 1), 3) < 0.2
+    assert trials.measures((0, 1), 2).outside < 0.2 and trials.measures((0, 1), 3).outside < 0.2
     assert len(trials._registered) == 1
-    assert trials.outside((0, 1), 4) == 1.0
+    assert trials.measures((0, 1), 4).outside == 1.0
 
 
 @pytest.fixture(scope="module")

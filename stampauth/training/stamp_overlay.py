@@ -77,16 +77,11 @@ OUTSIDE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # per un
 ANISOTROPY_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)  # per unit of |log aspect change|
 
 
-def _measures(row):
-    from stampauth.overlay import OverlayMeasures
-
-    return OverlayMeasures(float(row[2]), float(row[3]) if len(row) > 3 else 0.0)
-
-
 def _fused(rows: np.ndarray, config) -> np.ndarray:
-    from stampauth.overlay import fused_score
+    """The served score (:func:`stampauth.overlay.fused_score`) of every row of :func:`trial_features` under ``config``."""
+    from stampauth.overlay import OverlayMeasures, fused_score
 
-    return np.array([fused_score(row[1], _measures(row), config) for row in rows])
+    return np.array([fused_score(row[1], OverlayMeasures(row[2], row[3]), config) for row in rows])
 
 
 def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -103,22 +98,22 @@ def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOT
 
     The score is ``similarity - w * sqrt(outside share) - v * min(anisotropy, cap)``; ``(w, v)`` is the pair of
     :data:`OUTSIDE_WEIGHTS` x :data:`ANISOTROPY_WEIGHTS` with the lowest mean over K of (re-made EER + other-design
-    EER) / 2 (rows without an anisotropy column, from before it was measured, count it as 0): telling a re-made rubber from the original counts as
+    EER) / 2: telling a re-made rubber from the original counts as
     much as telling another organisation's stamp from it. (A logistic regression of genuine against both was tried
     first: the other designs, which the similarity alone separates well, pulled the weight down to where the re-made
     EER was barely better than the encoder's.)"""
     from stampauth.scoring import ScoringConfig, equal_error_rate, fit_calibration
 
+    def candidate(weight: float, anisotropy_weight: float):
+        return replace(base, weight_similarity=1.0, weight_outside=float(weight),
+                       weight_anisotropy=float(anisotropy_weight), bias=0.0)
+
     search = {}
     for weight in OUTSIDE_WEIGHTS:
         for anisotropy_weight in anisotropy_weights:
-            per_k = [_eers(rows, rows[:, 1] - weight * np.sqrt(np.maximum(rows[:, 2], 0.0)) - anisotropy_weight
-                           * (np.minimum(rows[:, 3], base.anisotropy_cap) if rows.shape[1] > 3 else 0.0))
-                     for rows in features.values()]
+            per_k = [_eers(rows, _fused(rows, candidate(weight, anisotropy_weight))) for rows in features.values()]
             search[weight, anisotropy_weight] = float(np.mean([(remade + other) / 2 for remade, other in per_k]))
-    weight, anisotropy_weight = min(search, key=search.get)
-    config = replace(base, weight_similarity=1.0, weight_outside=float(weight),
-                     weight_anisotropy=float(anisotropy_weight), bias=0.0)
+    config = candidate(*min(search, key=search.get))
 
     thresholds, report = {}, {"weight_search": {f"outside {w} anisotropy {v}": round(e, 4)
                                                 for (w, v), e in search.items()}}
