@@ -90,6 +90,7 @@ def decision_to_proto(decision: Decision) -> pb.Decision:
         ],
         ink_outside_share=decision.outside_share,
         registration_anisotropy=decision.registration_anisotropy,
+        pair_logit=decision.pair_logit,
     )
 
 

@@ -101,7 +101,8 @@ def decision_json(d) -> dict:
             "model_version": d.model_version} | (
         {} if d.outside_share is None else {"ink_outside_share": round(float(d.outside_share), 4)}) | (
         {} if d.registration_anisotropy is None else
-        {"registration_anisotropy": round(float(d.registration_anisotropy), 4)})
+        {"registration_anisotropy": round(float(d.registration_anisotropy), 4)}) | (
+        {} if d.pair_logit is None else {"pair_logit": round(float(d.pair_logit), 4)})
 
 
 def identity_json(record) -> dict:

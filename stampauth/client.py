@@ -138,6 +138,7 @@ def decision_from_proto(d: pb.Decision) -> Decision:
         score_kind=pb.ScoreKind.Name(d.score_kind).removeprefix("SCORE_KIND_").lower(),
         outside_share=d.ink_outside_share if d.HasField("ink_outside_share") else None,
         registration_anisotropy=d.registration_anisotropy if d.HasField("registration_anisotropy") else None,
+        pair_logit=d.pair_logit if d.HasField("pair_logit") else None,
     )
 
 

@@ -187,7 +187,7 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
         from stampauth.overlay import OverlayTrials, fused_score
 
         started = time.perf_counter()
-        overlay_trials = OverlayTrials(images, overlay_config)
+        overlay_trials = OverlayTrials(images, overlay_config, encoder.pair_model)
 
         def model_score(refs, q) -> float:
             return fused_score(similarity(refs, q), overlay_trials.measures(refs, q), overlay_config)

@@ -7,13 +7,17 @@ font, wider letter spacing, another emblem. So the query is registered onto the 
 (:func:`stampauth.alignment.ink_outside`). The served score fuses the two:
 
     score = weight_similarity * similarity - weight_outside * sqrt(ink outside)
-            - weight_anisotropy * min(anisotropy, anisotropy_cap) + bias
+            - weight_anisotropy * min(anisotropy, anisotropy_cap) + weight_pair * pair logit + bias
 
 a *similarity* (higher = more alike; a logit of "same rubber" on the data it was fitted on), compared with a
 threshold per number of references (:class:`stampauth.scoring.ScoringConfig`). The square root spreads the small
 shares where genuine and re-made impressions differ. The anisotropy of the registration
 (:func:`stampauth.alignment.anisotropy`) catches what the outside share cannot: a re-made rubber a few per cent wider
-or taller than the original, which ECC's affine map stretches back onto the references. Weights, thresholds, review band and calibration are fitted
+or taller than the original, which ECC's affine map stretches back onto the references. The pair logit is a trained pairwise model's verdict on
+the registered impressions (:mod:`stampauth.modeling.pair`; the mean over the K references, each registered onto the
+first, with the query registered onto that frame): it sees *where* the ink differs, not only how much. A record with
+``weight_pair`` names the pair model's version (``pair_model``) and the server loads it beside the encoder.
+Weights, thresholds, review band and calibration are fitted
 on synthetic designs that neither training nor evaluation uses (``stampauth train stamp-overlay``) and stored in
 the stamp encoder's card under ``overlay``.
 
@@ -51,6 +55,8 @@ class OverlayConfig:
     # a registration that needed more stretch than this failed (a partial impression, clutter); the outside share
     # already says so, and an unbounded term would let those few queries flatten the calibration
     anisotropy_cap: float = 0.1
+    weight_pair: float = 0.0  # per unit of the pair model's mean logit (0: not used)
+    pair_model: str = ""  # the version of models/stamp_pair.* the record was fitted with ("" when weight_pair is 0)
     bias: float = 0.0
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
     fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
@@ -61,6 +67,8 @@ class OverlayConfig:
         settings = {k: v for k, v in asdict(self).items() if k != "fitted"}
         if settings["weight_anisotropy"] == 0.0:  # cards fitted before it was measured keep their version
             del settings["weight_anisotropy"], settings["anisotropy_cap"]
+        if settings["weight_pair"] == 0.0 and not settings["pair_model"]:  # and so do cards without the pair model
+            del settings["weight_pair"], settings["pair_model"]
         return "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
@@ -94,18 +102,24 @@ def register_references(canvases: np.ndarray) -> np.ndarray:
 class OverlayMeasures:
     """What laying a query on its references measured. ``outside``: share (0-1) of the query's ink more than
     ``tolerance_px`` from every reference's ink (0 = all on them); ``anisotropy``: ``|log|`` of the aspect change the
-    registration needed (:func:`stampauth.alignment.anisotropy`; 0 = none). Both are distance-like: higher = less alike."""
+    registration needed (:func:`stampauth.alignment.anisotropy`; 0 = none). Both are distance-like: higher = less alike.
+    ``pair_logit``: the pair model's mean logit of "the same rubber" over the references, a similarity (higher = more
+    alike); None when no pair model ran."""
 
     outside: float
     anisotropy: float = 0.0
+    pair_logit: float | None = None
 
 
-def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig) -> OverlayMeasures:
+def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig,
+                    pair_model=None) -> OverlayMeasures:
     """``query (S, S)`` and the output of :func:`register_references` -> :class:`OverlayMeasures` of the query
-    registered onto the first reference."""
+    registered onto the first reference; with ``pair_model`` (a :class:`stampauth.modeling.pair.PairModel`) also
+    its mean logit over the K (reference, registered query) pairs."""
     alignment = align_to(np.asarray(query, np.float32), registered_references[0])
+    pair_logit = None if pair_model is None else pair_model.mean_logit(registered_references, alignment.aligned)
     return OverlayMeasures(ink_outside(alignment.aligned, registered_references, config.tolerance_px, config.ink_level),
-                           anisotropy(alignment.matrix))
+                           anisotropy(alignment.matrix), pair_logit)
 
 
 def outside_share(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig) -> float:
@@ -113,10 +127,18 @@ def outside_share(query: np.ndarray, registered_references: np.ndarray, config: 
     return measure_overlay(query, registered_references, config).outside
 
 
-def fused_score(similarity: float, measures: OverlayMeasures, config: OverlayConfig) -> float:
-    """The encoder's similarity and the overlay's measures -> the served score (a similarity)."""
-    return float(config.weight_similarity * similarity - config.weight_outside * np.sqrt(max(0.0, measures.outside))
-                 - config.weight_anisotropy * min(measures.anisotropy, config.anisotropy_cap) + config.bias)
+def fused_score(similarity, measures: OverlayMeasures, config: OverlayConfig):
+    """The encoder's similarity and the overlay's measures -> the served score (a similarity). Scalars give a
+    float; arrays (one entry per query, in ``similarity`` and every field of ``measures``) give an array, so a fit
+    scores thousands of queries through this one formula."""
+    score = (config.weight_similarity * np.asarray(similarity, np.float64)
+             - config.weight_outside * np.sqrt(np.maximum(0.0, measures.outside))
+             - config.weight_anisotropy * np.minimum(measures.anisotropy, config.anisotropy_cap) + config.bias)
+    if config.weight_pair:
+        if measures.pair_logit is None:
+            raise ValueError("this overlay record weights the pair model's logit, but none was measured")
+        score = score + config.weight_pair * np.asarray(measures.pair_logit, np.float64)
+    return float(score) if np.ndim(score) == 0 else score
 
 
 def overlay_decision(encoder_decision: Decision, measures: OverlayMeasures | None, config: OverlayConfig) -> Decision:
@@ -132,7 +154,8 @@ def overlay_decision(encoder_decision: Decision, measures: OverlayMeasures | Non
                    threshold=threshold_for(k, scoring), review_band=scoring.review_band,
                    probability_genuine=probability_genuine(score, scoring, k),
                    model_version=f"{encoder_decision.model_version}+{config.version}",
-                   outside_share=measures.outside, registration_anisotropy=measures.anisotropy)
+                   outside_share=measures.outside, registration_anisotropy=measures.anisotropy,
+                   pair_logit=measures.pair_logit)
 
 
 class OverlayTrials:
@@ -140,13 +163,15 @@ class OverlayTrials:
     is made once, each reference set registered once for all the queries scored against it.
 
     ``images``: the crops (8-bit, colour for the best ink separation); a crop without ink at the overlay canvas
-    gets an empty canvas (nothing of it lies on the references: outside share 1).
+    gets an empty canvas (nothing of it lies on the references: outside share 1). ``pair_model``: measure its
+    logit too (:func:`measure_overlay`).
     """
 
-    def __init__(self, images: list[np.ndarray], config: OverlayConfig):
+    def __init__(self, images: list[np.ndarray], config: OverlayConfig, pair_model=None):
         from stampauth.errors import InvalidInput
 
         self.config = config
+        self.pair_model = pair_model
         self.canvases = []
         for image in images:
             try:
@@ -159,7 +184,7 @@ class OverlayTrials:
         key = tuple(int(r) for r in references)
         if key not in self._registered:
             self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
-        return measure_overlay(self.canvases[query], self._registered[key], self.config)
+        return measure_overlay(self.canvases[query], self._registered[key], self.config, self.pair_model)
 
 
 class ArrayCache:

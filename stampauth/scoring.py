@@ -72,6 +72,9 @@ class Decision:
     outside_share: float | None = None
     # and the |log| aspect change its registration needed (stampauth.alignment.anisotropy); None when it did not run
     registration_anisotropy: float | None = None
+    # and the stamp pair model's mean logit of "the same rubber" over the references (a similarity); None when the
+    # served overlay record has no pair model
+    pair_logit: float | None = None
 
     def with_specimen_ids(self, specimen_ids: list[str]) -> "Decision":
         return replace(self, reference_ids=list(specimen_ids))

@@ -373,8 +373,9 @@ class StampAuth:
                                        lambda: register_references(np.stack(canvases)))
 
     def _overlaid(self, decision: Decision, query_canvas: np.ndarray, registered: np.ndarray) -> Decision:
-        config = self.encoders["stamp"].overlay
-        return overlay_decision(decision, measure_overlay(query_canvas, registered, config), config)
+        encoder = self.encoders["stamp"]
+        measures = measure_overlay(query_canvas, registered, encoder.overlay, encoder.pair_model)
+        return overlay_decision(decision, measures, encoder.overlay)
 
     def _overlay_against(self, kind: str, decision: Decision, query_canvas: np.ndarray | None,
                          specimen_ids: list[str]) -> Decision:

@@ -128,7 +128,7 @@ def test_fit_overlay_weights_all_three_signals_and_puts_each_threshold_between_g
         assert np.median(remade) < config.scoring.thresholds_by_references[k] < np.median(genuine)
         assert report[f"k{k}"]["fused"]["eer_remade"] < report[f"k{k}"]["encoder_alone"]["eer_remade"]
     assert config.scoring.review_band > 0 and config.scoring.calibration_slope > 0
-    # --no-anisotropy: the share's weight alone, as the 2026-12-03 record was fitted
+    # '--terms' alone: the share's weight alone, as the 2026-12-03 record was fitted
     share_only, _ = fit_overlay(features, OverlayConfig(), anisotropy_weights=(0.0,))
     assert share_only.weight_anisotropy == 0.0 and share_only.weight_outside > 0
     assert share_only.version != config.version

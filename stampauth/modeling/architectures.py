@@ -147,3 +147,14 @@ def stamp_pair_model(canvas: int = 192, trunk_filters: tuple[int, int, int] = (2
                                            layers.GlobalAveragePooling2D(name="gavg")(h)])
     h = layers.Dense(64, activation="relu", name="dense")(layers.Dropout(0.2, name="dropout")(h))
     return keras.Model([reference, query], layers.Dense(1, name="same_rubber_logit")(h), name=name)
+
+
+def one_input_pair_model(pair_model: keras.Model, name: str = "stamp_pair") -> keras.Model:
+    """:func:`stamp_pair_model`'s two inputs as one, ``(B, S, S, 2)`` (channel 0 the reference, 1 the registered
+    query) -> ``(B, 1)`` logits: the served form, which LiteRT runs like the encoders (one input, one output)."""
+    from stampauth.modeling.layers import ChannelSlice
+
+    canvas = int(pair_model.inputs[0].shape[1])
+    pairs = keras.Input((canvas, canvas, 2), name="pairs")
+    logits = pair_model([ChannelSlice(0, name="reference_channel")(pairs), ChannelSlice(1, name="query_channel")(pairs)])
+    return keras.Model(pairs, logits, name=name)

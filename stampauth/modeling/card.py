@@ -98,12 +98,14 @@ class MarkEncoder:
     :class:`stampauth.modeling.litert.LiteRTModel`), which gives the same embeddings faster.
     """
 
-    def __init__(self, card: ModelCard, keras_model=None, lite_model=None, load_keras=None):
+    def __init__(self, card: ModelCard, keras_model=None, lite_model=None, load_keras=None, pair_model=None):
         """``keras_model`` None: ``load_keras()`` loads it when something asks for :attr:`model`. LiteRT serves
-        without it, so a server never loads TensorFlow (seconds and hundreds of MB)."""
+        without it, so a server never loads TensorFlow (seconds and hundreds of MB). ``pair_model``: the
+        :class:`stampauth.modeling.pair.PairModel` the card's overlay record weights (stamps), else None."""
         from stampauth.modeling.graph import LazyKerasGraph
 
         self.card = card
+        self.pair_model = pair_model
         self._graph = LazyKerasGraph((None, *card.input_shape), keras_model, load_keras)
         self._lite = lite_model
         self.runtime = "keras" if lite_model is None else "litert"
@@ -210,7 +212,8 @@ def embed_rotation_views(embed, canvases: np.ndarray, views: int) -> np.ndarray:
 
 
 def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | None = None) -> MarkEncoder:
-    """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder`.
+    """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder` (with the stamp pair
+    model, :mod:`stampauth.modeling.pair`, when the card's overlay record weights it).
 
     ``runtime``: ``"litert"``, ``"keras"`` or ``None`` for ``$STAMPAUTH_RUNTIME``, else LiteRT when the card's
     export (``models/<name>.tflite``) is present and intact, else Keras
@@ -229,9 +232,19 @@ def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | 
             "reinstall stampauth or point STAMPAUTH_MODELS_DIR at the models folder"
         )
     card = ModelCard.from_json(card_path.read_text())
+    pair_model = None
+    overlay = card.overlay_config
+    if overlay is not None and overlay.weight_pair:  # the served score needs it: no stamp model without it
+        from stampauth.modeling.pair import load_pair_model
+
+        pair_model = load_pair_model(base, runtime, expected_version=overlay.pair_model)
+        if pair_model.card.canvas != overlay.canvas:
+            raise FailedPrecondition(f"the pair model takes {pair_model.card.canvas}-pixel canvases but the overlay "
+                                     f"record makes {overlay.canvas}-pixel ones; refit with 'stampauth train "
+                                     "stamp-overlay'")
     lite = load_for(card.tflite, base, MODEL_FILES[kind], runtime)
     return MarkEncoder(card, None if lite is not None else load_keras_model(weights), lite,
-                       load_keras=lambda: load_keras_model(weights))
+                       load_keras=lambda: load_keras_model(weights), pair_model=pair_model)
 
 
 def load_keras_model(path: Path):

@@ -29,3 +29,21 @@ class CosineSimilarity(keras.layers.Layer):
     def call(self, inputs):
         first, second = inputs
         return ops.sum(first * second, axis=-1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="stampauth")
+class ChannelSlice(keras.layers.Layer):
+    """``(batch, H, W, C) -> (batch, H, W, 1)``: channel ``index`` (one input carrying both canvases of a pair)."""
+
+    def __init__(self, index: int, **kwargs):
+        super().__init__(**kwargs)
+        self.index = int(index)
+
+    def call(self, inputs):
+        return inputs[..., self.index:self.index + 1]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}

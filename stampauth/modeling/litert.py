@@ -282,6 +282,19 @@ def encoder_samples(height: int, width: int, batch_sizes=(1, 3, 8), seed: int = 
     return batches
 
 
+def pair_samples(canvas: int, batch_sizes=(1, 3, 5), seed: int = 0) -> list[np.ndarray]:
+    """``(n, S, S, 2)`` pair-model inputs: two stroke canvases per pair, a canvas paired with itself (what a
+    genuine pair looks like), noise and blank pairs."""
+    rng = np.random.default_rng(seed)
+    batches = [np.stack([_ink_canvases(rng, n, canvas, canvas), _ink_canvases(rng, n, canvas, canvas)], -1)
+               for n in batch_sizes]
+    same = _ink_canvases(rng, 2, canvas, canvas)
+    batches.append(np.stack([same, same], -1))
+    batches.append(rng.random((2, canvas, canvas, 2), dtype=np.float32))
+    batches.append(np.zeros((1, canvas, canvas, 2), np.float32))
+    return batches
+
+
 def page_samples(shapes=((640, 480), (480, 640), (640, 640), (224, 640)), seed: int = 0) -> list[np.ndarray]:
     """``(1, h, w, 3)`` detector inputs (BGR / 255): white pages with dark text lines and coloured round marks."""
     import cv2
@@ -319,8 +332,10 @@ class ExportSpec:
 
 
 def export_specs(directory: str | Path) -> list[ExportSpec]:
-    """What is exported from ``directory``: both encoders (any batch) and the detector (one page of any size)."""
+    """What is exported from ``directory``: both encoders and the stamp pair model (any batch) and the detector
+    (one page of any size)."""
     from stampauth.modeling.card import MODEL_FILES, ModelCard
+    from stampauth.modeling.pair import PAIR_STEM, PairCard
 
     specs = []
     for stem in MODEL_FILES.values():
@@ -331,6 +346,10 @@ def export_specs(directory: str | Path) -> list[ExportSpec]:
         sizes = (1, 3, 8, 48) if stem == "stamp_encoder" else (1, 3, 8)
         specs.append(ExportSpec(stem, [None, height, width, channels],
                                 lambda h=height, w=width, s=sizes: encoder_samples(h, w, s)))
+    pair_card = Path(directory) / f"{PAIR_STEM}.json"
+    if pair_card.is_file():
+        canvas = PairCard.from_json(pair_card.read_text()).canvas
+        specs.append(ExportSpec(PAIR_STEM, [None, canvas, canvas, 2], lambda c=canvas: pair_samples(c)))
     if (Path(directory) / "mark_detector.json").is_file():
         specs.append(ExportSpec("mark_detector", [1, None, None, 3], page_samples))
     return specs

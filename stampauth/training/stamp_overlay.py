@@ -5,11 +5,13 @@ No network is trained: the stamp encoder's weights and version stay as they are.
 of ``--seed`` (a set that neither the encoder's training and validation designs nor the evaluation set of the model
 card come from), every impression is scored with the protocol of ``stampauth eval stamps`` for K = 1, 2, 3 and 5
 references (``--other-per-design`` impressions of other designs per design, not all of them: each one costs a
-registration): the encoder's similarity and :func:`stampauth.overlay.measure_overlay` (the outside share and the
-anisotropy of the registration). Then
+registration): the encoder's similarity and :func:`stampauth.overlay.measure_overlay` (the outside share, the
+anisotropy of the registration and, with the pair model, its mean logit). Then
 
-1. the weights of the overlay: the score is ``similarity - w * sqrt(outside share) - v * anisotropy``, with the
-   ``(w, v)`` of a fixed grid whose mean over K of (re-made EER + other-design EER) / 2 is lowest (:func:`fit_overlay`);
+1. the weights of the overlay: the score is ``similarity - w * sqrt(outside share) - v * anisotropy + u * pair logit``,
+   with the ``(w, v, u)`` of a fixed grid whose mean over K of (re-made EER + other-design EER) / 2 is lowest
+   (:func:`fit_overlay`); ``--terms`` says which of the anisotropy and the pair logit take part (their weight is 0
+   otherwise; ``--terms`` with nothing after it fits the outside share's weight alone, the 2026-12-03 record);
 2. per K, the threshold at the genuine-versus-re-made EER point of the fused score (K = 3 also serves 4, K = 5 every
    larger count); the calibration, fitted on all scores relative to their threshold; the review band where the
    calibrated probability of genuine lies between 0.35 and 0.65.
@@ -44,9 +46,9 @@ def sampled_trials(marks, references: int, other_per_design: int, seed: int = 0)
 
 
 def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design: int, models_dir=None,
-                   config=None) -> dict[int, np.ndarray]:
-    """K -> ``(n, 4)``: label (0 genuine, 1 re-made, 2 other design), encoder similarity, outside share, anisotropy
-    of the registration (:class:`stampauth.overlay.OverlayMeasures`)."""
+                   config=None, pair_model=None) -> dict[int, np.ndarray]:
+    """K -> ``(n, 5)``: label (0 genuine, 1 re-made, 2 other design), encoder similarity, outside share, anisotropy
+    of the registration, pair logit (NaN without ``pair_model``) (:class:`stampauth.overlay.OverlayMeasures`)."""
     from stampauth.datasets import read_colour, read_labels
     from stampauth.modeling.card import load_encoder
     from stampauth.overlay import OverlayConfig, OverlayTrials
@@ -57,7 +59,7 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
     encoder = load_encoder("stamp", models_dir)
     queries = encoder.embed_queries(np.stack([encoder.preprocess(image) for image in images]))
     embeddings = queries[:, 0, :]
-    overlay = OverlayTrials(images, config or OverlayConfig())
+    overlay = OverlayTrials(images, config or OverlayConfig(), pair_model)
     features = {}
     for k in references:
         rows = []
@@ -67,7 +69,8 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
                 for q in indices:
                     similarity = fewshot_score(queries[q], embeddings[refs], encoder.card.scoring)[0]
                     measures = overlay.measures(refs, q)
-                    rows.append((label, similarity, measures.outside, measures.anisotropy))
+                    pair = np.nan if measures.pair_logit is None else measures.pair_logit
+                    rows.append((label, similarity, measures.outside, measures.anisotropy, pair))
         features[k] = np.array(rows, np.float64)
         log.info("K=%d: %d queries scored", k, len(rows))
     return features
@@ -75,13 +78,15 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
 
 OUTSIDE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # per unit of encoder similarity
 ANISOTROPY_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)  # per unit of |log aspect change|
+PAIR_WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 6.0)  # per unit of pair logit
 
 
 def _fused(rows: np.ndarray, config) -> np.ndarray:
     """The served score (:func:`stampauth.overlay.fused_score`) of every row of :func:`trial_features` under ``config``."""
     from stampauth.overlay import OverlayMeasures, fused_score
 
-    return np.array([fused_score(row[1], OverlayMeasures(row[2], row[3]), config) for row in rows])
+    pair = rows[:, 4] if rows.shape[1] > 4 and not np.isnan(rows[:, 4]).any() else None
+    return fused_score(rows[:, 1], OverlayMeasures(rows[:, 2], rows[:, 3], pair), config)
 
 
 def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -92,31 +97,40 @@ def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     return equal_error_rate(genuine, remade)[0], equal_error_rate(genuine, other)[0]
 
 
-def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOTROPY_WEIGHTS) -> tuple:
-    """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas and tolerance) ->
-    ``(fitted OverlayConfig, report)``.
+def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOTROPY_WEIGHTS,
+                pair_weights=(0.0,)) -> tuple:
+    """``features`` from :func:`trial_features` and a base :class:`OverlayConfig` (its canvas, tolerance and
+    ``pair_model``) -> ``(fitted OverlayConfig, report)``.
 
-    The score is ``similarity - w * sqrt(outside share) - v * min(anisotropy, cap)``; ``(w, v)`` is the pair of
-    :data:`OUTSIDE_WEIGHTS` x :data:`ANISOTROPY_WEIGHTS` with the lowest mean over K of (re-made EER + other-design
+    The score is ``similarity - w * sqrt(outside share) - v * min(anisotropy, cap) + u * pair logit``; ``(w, v, u)``
+    is the triple of :data:`OUTSIDE_WEIGHTS` x ``anisotropy_weights`` x ``pair_weights`` (e.g.
+    :data:`ANISOTROPY_WEIGHTS`, :data:`PAIR_WEIGHTS`) with the lowest mean over K of (re-made EER + other-design
     EER) / 2: telling a re-made rubber from the original counts as
     much as telling another organisation's stamp from it. (A logistic regression of genuine against both was tried
     first: the other designs, which the similarity alone separates well, pulled the weight down to where the re-made
     EER was barely better than the encoder's.)"""
     from stampauth.scoring import ScoringConfig, equal_error_rate, fit_calibration
 
-    def candidate(weight: float, anisotropy_weight: float):
+    if any(pair_weights) and not base.pair_model:
+        raise ValueError("fitting a pair weight needs the pair model's version in the base record (pair_model)")
+
+    def candidate(weight: float, anisotropy_weight: float, pair_weight: float):
         return replace(base, weight_similarity=1.0, weight_outside=float(weight),
-                       weight_anisotropy=float(anisotropy_weight), bias=0.0)
+                       weight_anisotropy=float(anisotropy_weight), weight_pair=float(pair_weight), bias=0.0,
+                       pair_model=base.pair_model if pair_weight else "")
 
     search = {}
     for weight in OUTSIDE_WEIGHTS:
         for anisotropy_weight in anisotropy_weights:
-            per_k = [_eers(rows, _fused(rows, candidate(weight, anisotropy_weight))) for rows in features.values()]
-            search[weight, anisotropy_weight] = float(np.mean([(remade + other) / 2 for remade, other in per_k]))
+            for pair_weight in pair_weights:
+                per_k = [_eers(rows, _fused(rows, candidate(weight, anisotropy_weight, pair_weight)))
+                         for rows in features.values()]
+                search[weight, anisotropy_weight, pair_weight] = float(
+                    np.mean([(remade + other) / 2 for remade, other in per_k]))
     config = candidate(*min(search, key=search.get))
 
-    thresholds, report = {}, {"weight_search": {f"outside {w} anisotropy {v}": round(e, 4)
-                                                for (w, v), e in search.items()}}
+    thresholds, report = {}, {"weight_search": {f"outside {w} anisotropy {v} pair {u}": round(e, 4)
+                                                for (w, v, u), e in search.items()}}
     scores, labels, offsets = [], [], []
     for k, rows in features.items():
         fused = _fused(rows, config)
@@ -130,7 +144,8 @@ def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOT
             "queries": {name: int((rows[:, 0] == i).sum()) for i, name in enumerate(LABELS)},
             **{name: dict(zip(("eer_remade", "eer_other"), (round(v, 4) for v in _eers(rows, score))))
                for name, score in (("fused", fused), ("encoder_alone", rows[:, 1]),
-                                   ("overlay_alone", -np.sqrt(rows[:, 2])))},
+                                   ("overlay_alone", -np.sqrt(rows[:, 2])))
+               + ((("pair_alone", rows[:, 4]),) if rows.shape[1] > 4 and not np.isnan(rows[:, 4]).any() else ())},
         }
     slope, intercept = fit_calibration(scores, labels, offsets)
     band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))
@@ -153,27 +168,39 @@ def train(args) -> dict:
     card_path = Path(args.models_dir or models_dir()) / "stamp_encoder.json"
     card = json.loads(card_path.read_text())
     base = OverlayConfig(canvas=args.canvas, tolerance_px=args.tolerance_px)
-    # "m2": rows carry the anisotropy (a cache from before it was measured is not reused)
-    cache = run_dir / f"features-m2-{card['version']}-{args.canvas}-{args.tolerance_px}-{args.other_per_design}.npz"
+    terms = sorted(set(args.terms))
+    pair_model = None
+    if "pair" in terms:
+        from stampauth.modeling.pair import load_pair_model
+
+        pair_model = load_pair_model(args.models_dir or None)
+        base = replace(base, pair_model=pair_model.version)
+    # "m3": rows carry the anisotropy and the pair logit (caches from before are not reused)
+    pair_version = pair_model.version if pair_model else "nopair"
+    cache = run_dir / (f"features-m3-{card['version']}-{pair_version}-{args.canvas}-{args.tolerance_px}"
+                       f"-{args.other_per_design}.npz")
     if cache.exists():
         loaded = np.load(cache)
         features = {int(key[1:]): loaded[key] for key in loaded.files}
     else:
-        features = trial_features(data_dir, REFERENCE_COUNTS, args.other_per_design, args.models_dir, base)
+        features = trial_features(data_dir, REFERENCE_COUNTS, args.other_per_design, args.models_dir, base,
+                                  pair_model)
         np.savez(cache, **{f"k{k}": v for k, v in features.items()})
     command = (f"stampauth train stamp-overlay --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
                f" --tolerance-px {args.tolerance_px} --other-per-design {args.other_per_design}"
-               + (" --no-anisotropy" if args.no_anisotropy else ""))
-    config, report = fit_overlay(features, base, (0.0,) if args.no_anisotropy else ANISOTROPY_WEIGHTS)
+               f" --terms {' '.join(terms)}".rstrip())
+    config, report = fit_overlay(features, base, ANISOTROPY_WEIGHTS if "anisotropy" in terms else (0.0,),
+                                 PAIR_WEIGHTS if "pair" in terms else (0.0,))
     config = replace(config, fitted={"command": command, "seed": args.seed, "designs": args.designs,
                                      "other_per_design": args.other_per_design, "encoder_version": card["version"],
+                                     "pair_model_version": pair_model.version if pair_model else None,
                                      "on_fit_designs": report, "date": time.strftime("%Y-%m-%d")})
     card["overlay"] = asdict(config)
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     log.info("wrote the overlay record %s into %s (%.0f s)", config.version, card_path, time.perf_counter() - started)
     return {"report": {"version": config.version, "weight_similarity": config.weight_similarity,
                        "weight_outside": config.weight_outside, "weight_anisotropy": config.weight_anisotropy,
-                       "bias": config.bias,
+                       "weight_pair": config.weight_pair, "pair_model": config.pair_model, "bias": config.bias,
                        "thresholds_by_references": config.scoring.thresholds_by_references,
                        "review_band": config.scoring.review_band, "on_fit_designs": report}}
 
@@ -186,8 +213,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canvas", type=int, default=192, help="pixels of the registered canvases")
     parser.add_argument("--tolerance-px", type=float, default=1.5, help="at the canvas size")
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
-    parser.add_argument("--no-anisotropy", action="store_true",
-                        help="fit the outside share's weight alone (the shipped 2026-12-03 record)")
+    parser.add_argument("--terms", nargs="*", choices=("anisotropy", "pair"), default=["pair"],
+                        help="what is weighted beside the outside share: the registration's anisotropy, the pair "
+                        "model's logit (models/stamp_pair.*); '--terms' alone fits the share's weight alone (the "
+                        "2026-12-03 record)")
 
 
 def main(argv=None) -> None:

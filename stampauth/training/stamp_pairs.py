@@ -1,7 +1,10 @@
-"""Experiment: a pairwise stamp model on *registered* impressions (``stampauth train stamp-pairs``).
+"""A pairwise stamp model on *registered* impressions (``stampauth train stamp-pairs``).
 
-Not served yet: it writes a model and a report into ``--run-dir`` and compares it, on the same validation designs and
-trials, with the shipped stamp encoder and with a classical score (:func:`stampauth.alignment.ink_outside`).
+It writes a model and a report into ``--run-dir`` and compares it, on the same validation designs and trials, with
+the shipped stamp encoder and with a classical score (:func:`stampauth.alignment.ink_outside`). With
+``--models-dir`` it also ships it there in its served, one-input form (:mod:`stampauth.modeling.pair`:
+``stamp_pair.keras``, its card ``stamp_pair.json`` with the report, and the LiteRT export); the overlay check
+weights it once ``stampauth train stamp-overlay`` has fitted the weight.
 
 * Data (:func:`design_pairs`): per design from ``rng(seed, i)``, 4 genuine impressions and 3 re-made copies at any
   angle and size, preprocessed onto ``--canvas`` pixels; 4 genuine pairs and 4 genuine/re-made pairs, each query
@@ -236,7 +239,25 @@ def train(args) -> dict:
             compare_on_validation(model, Path(args.eval_data), args.canvas, k, args.other_per_design)
             for k in args.references]
     report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if args.models_dir:
+        report["shipped"] = ship(model, Path(args.models_dir), args.canvas, report)
     return {"report": report}
+
+
+def ship(model, models_dir: Path, canvas: int, report: dict) -> str:
+    """``model`` (two inputs) -> ``models_dir/stamp_pair.{keras,json,tflite}`` in its served one-input form; returns
+    the version."""
+    from stampauth.modeling.architectures import one_input_pair_model
+    from stampauth.modeling.pair import PAIR_STEM, PairCard
+    from stampauth.training import save_with_card
+
+    training = {"command": f"{report['command']} --models-dir {models_dir}", "pairs": report["pairs"], "parameters": report["parameters"],
+                "train_seconds": report["train_seconds"], "date": time.strftime("%Y-%m-%d"),
+                "data": "synthetic stamp designs (stampauth.synth.stamp_sets), none of them in any evaluation set"}
+    card = save_with_card(one_input_pair_model(model), models_dir, PAIR_STEM, "stamp-pair",
+                          lambda version: PairCard(name=PAIR_STEM, version=version, canvas=canvas, training=training,
+                                                   metrics={"validation": report["validation"]}))
+    return card.version
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -252,6 +273,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
     parser.add_argument("--eval-data", default="", help="also compare on this set (labels.csv, as 'eval stamps' reads); "
                         "a finished run only evaluates")
+    parser.add_argument("--models-dir", default="", help="also ship the model there (e.g. models): weights, card, "
+                        "LiteRT export")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the pairs")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=250)

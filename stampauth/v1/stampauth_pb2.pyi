@@ -162,7 +162,7 @@ class ReferenceSimilarity(_message.Message):
     def __init__(self, specimen_id: _Optional[str] = ..., similarity: _Optional[float] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("verdict", "score", "score_kind", "threshold", "review_band", "probability_genuine", "model_version", "references_used", "reference_similarities", "ink_outside_share", "registration_anisotropy")
+    __slots__ = ("verdict", "score", "score_kind", "threshold", "review_band", "probability_genuine", "model_version", "references_used", "reference_similarities", "ink_outside_share", "registration_anisotropy", "pair_logit")
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SCORE_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class Decision(_message.Message):
     REFERENCE_SIMILARITIES_FIELD_NUMBER: _ClassVar[int]
     INK_OUTSIDE_SHARE_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_ANISOTROPY_FIELD_NUMBER: _ClassVar[int]
+    PAIR_LOGIT_FIELD_NUMBER: _ClassVar[int]
     verdict: Verdict
     score: float
     score_kind: ScoreKind
@@ -185,7 +186,8 @@ class Decision(_message.Message):
     reference_similarities: _containers.RepeatedCompositeFieldContainer[ReferenceSimilarity]
     ink_outside_share: float
     registration_anisotropy: float
-    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., score: _Optional[float] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., probability_genuine: _Optional[float] = ..., model_version: _Optional[str] = ..., references_used: _Optional[int] = ..., reference_similarities: _Optional[_Iterable[_Union[ReferenceSimilarity, _Mapping]]] = ..., ink_outside_share: _Optional[float] = ..., registration_anisotropy: _Optional[float] = ...) -> None: ...
+    pair_logit: float
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., score: _Optional[float] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., probability_genuine: _Optional[float] = ..., model_version: _Optional[str] = ..., references_used: _Optional[int] = ..., reference_similarities: _Optional[_Iterable[_Union[ReferenceSimilarity, _Mapping]]] = ..., ink_outside_share: _Optional[float] = ..., registration_anisotropy: _Optional[float] = ..., pair_logit: _Optional[float] = ...) -> None: ...
 
 class Identity(_message.Message):
     __slots__ = ("identity_id", "display_name", "metadata", "signature_specimen_count", "stamp_specimen_count", "create_time", "update_time")
