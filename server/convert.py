@@ -140,6 +140,7 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
         ],
         query_views=max(1, card.preprocess.rotation_views),
         decision_model_version=f"{card.version}+{overlay.version}" if overlay else card.version,
+        pair_model_version=overlay.pair_model if overlay and overlay.weight_pair else "",
     )
 
 

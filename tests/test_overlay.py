@@ -221,6 +221,7 @@ def test_server_info_gives_the_thresholds_and_version_of_the_score_decisions_use
     assert {t.references: round(t.threshold, 6) for t in info.thresholds_by_references} == {1: 0.2, 3: 0.5}
     plain = model_to_proto(dataclasses.replace(card, overlay={}))
     assert plain.decision_model_version == card.version and plain.threshold == pytest.approx(card.scoring.threshold)
+    assert info.pair_model_version == "" and plain.pair_model_version == ""  # CONFIG weights no pair model
 
 
 def test_array_cache_drops_the_least_recently_used_beyond_its_bytes_and_makes_each_value_once():

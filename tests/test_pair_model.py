@@ -162,6 +162,8 @@ def test_decisions_carry_the_pair_logit_through_grpc_and_the_json_cli(models_wit
             assert decision.pair_logit == pytest.approx(reply.decision.pair_logit)
             assert decision_json(decision)["pair_logit"] == pytest.approx(decision.pair_logit, abs=1e-4)
             assert reply.decision.model_version.endswith("+" + core.encoders["stamp"].overlay.version)
+            [info] = stub.GetServerInfo(pb.GetServerInfoRequest()).models
+            assert info.pair_model_version == version
             compared = stub.CompareImages(pb.CompareImagesRequest(
                 kind=pb.MARK_KIND_STAMP, reference=pb.ImageData(content=crops[0]), query=pb.ImageData(content=crops[2])))
             assert compared.decision.HasField("pair_logit")

@@ -619,7 +619,7 @@ class InputSpec(_message.Message):
     def __init__(self, height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., normalization: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "kind", "version", "input_spec", "embedding_dim", "score_kind", "threshold", "review_band", "score_normalization", "thresholds_by_references", "query_views", "decision_model_version")
+    __slots__ = ("name", "kind", "version", "input_spec", "embedding_dim", "score_kind", "threshold", "review_band", "score_normalization", "thresholds_by_references", "query_views", "decision_model_version", "pair_model_version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -632,6 +632,7 @@ class ModelInfo(_message.Message):
     THRESHOLDS_BY_REFERENCES_FIELD_NUMBER: _ClassVar[int]
     QUERY_VIEWS_FIELD_NUMBER: _ClassVar[int]
     DECISION_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAIR_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: MarkKind
     version: str
@@ -644,7 +645,8 @@ class ModelInfo(_message.Message):
     thresholds_by_references: _containers.RepeatedCompositeFieldContainer[ReferenceThreshold]
     query_views: int
     decision_model_version: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., version: _Optional[str] = ..., input_spec: _Optional[_Union[InputSpec, _Mapping]] = ..., embedding_dim: _Optional[int] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., score_normalization: _Optional[str] = ..., thresholds_by_references: _Optional[_Iterable[_Union[ReferenceThreshold, _Mapping]]] = ..., query_views: _Optional[int] = ..., decision_model_version: _Optional[str] = ...) -> None: ...
+    pair_model_version: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[MarkKind, str]] = ..., version: _Optional[str] = ..., input_spec: _Optional[_Union[InputSpec, _Mapping]] = ..., embedding_dim: _Optional[int] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ..., threshold: _Optional[float] = ..., review_band: _Optional[float] = ..., score_normalization: _Optional[str] = ..., thresholds_by_references: _Optional[_Iterable[_Union[ReferenceThreshold, _Mapping]]] = ..., query_views: _Optional[int] = ..., decision_model_version: _Optional[str] = ..., pair_model_version: _Optional[str] = ...) -> None: ...
 
 class ReferenceThreshold(_message.Message):
     __slots__ = ("references", "threshold")
