@@ -14,8 +14,8 @@ threshold per number of references (:class:`stampauth.scoring.ScoringConfig`). T
 shares where genuine and re-made impressions differ. The anisotropy of the registration
 (:func:`stampauth.alignment.anisotropy`) catches what the outside share cannot: a re-made rubber a few per cent wider
 or taller than the original, which ECC's affine map stretches back onto the references. The pair logit is a trained pairwise model's verdict on
-the registered impressions (:mod:`stampauth.modeling.pair`; the mean over the K references, each registered onto the
-first, with the query registered onto that frame): it sees *where* the ink differs, not only how much. A record with
+the registered impressions (:mod:`stampauth.modeling.pair`; the highest over the K references, each registered onto
+the first, with the query registered onto that frame): it sees *where* the ink differs, not only how much. A record with
 ``weight_pair`` names the pair model's version (``pair_model``) and the server loads it beside the encoder.
 Weights, thresholds, review band and calibration are fitted
 on synthetic designs that neither training nor evaluation uses (``stampauth train stamp-overlay``) and stored in
@@ -55,7 +55,7 @@ class OverlayConfig:
     # a registration that needed more stretch than this failed (a partial impression, clutter); the outside share
     # already says so, and an unbounded term would let those few queries flatten the calibration
     anisotropy_cap: float = 0.1
-    weight_pair: float = 0.0  # per unit of the pair model's mean logit (0: not used)
+    weight_pair: float = 0.0  # per unit of the pair model's best logit (0: not used)
     pair_model: str = ""  # the version of models/stamp_pair.* the record was fitted with ("" when weight_pair is 0)
     bias: float = 0.0
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
@@ -103,7 +103,7 @@ class OverlayMeasures:
     """What laying a query on its references measured. ``outside``: share (0-1) of the query's ink more than
     ``tolerance_px`` from every reference's ink (0 = all on them); ``anisotropy``: ``|log|`` of the aspect change the
     registration needed (:func:`stampauth.alignment.anisotropy`; 0 = none). Both are distance-like: higher = less alike.
-    ``pair_logit``: the pair model's mean logit of "the same rubber" over the references, a similarity (higher = more
+    ``pair_logit``: the pair model's logit of "the same rubber" against the reference the query matches best, a similarity (higher = more
     alike); None when no pair model ran."""
 
     outside: float
@@ -115,9 +115,9 @@ def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config
                     pair_model=None) -> OverlayMeasures:
     """``query (S, S)`` and the output of :func:`register_references` -> :class:`OverlayMeasures` of the query
     registered onto the first reference; with ``pair_model`` (a :class:`stampauth.modeling.pair.PairModel`) also
-    its mean logit over the K (reference, registered query) pairs."""
+    its highest logit over the K (reference, registered query) pairs."""
     alignment = align_to(np.asarray(query, np.float32), registered_references[0])
-    pair_logit = None if pair_model is None else pair_model.mean_logit(registered_references, alignment.aligned)
+    pair_logit = None if pair_model is None else pair_model.best_logit(registered_references, alignment.aligned)
     return OverlayMeasures(ink_outside(alignment.aligned, registered_references, config.tolerance_px, config.ink_level),
                            anisotropy(alignment.matrix), pair_logit)
 

@@ -72,7 +72,7 @@ class Decision:
     outside_share: float | None = None
     # and the |log| aspect change its registration needed (stampauth.alignment.anisotropy); None when it did not run
     registration_anisotropy: float | None = None
-    # and the stamp pair model's mean logit of "the same rubber" over the references (a similarity); None when the
+    # and the stamp pair model's logit of "the same rubber" against the best-matching reference (a similarity); None when the
     # served overlay record has no pair model
     pair_logit: float | None = None
 

@@ -59,6 +59,9 @@ def test_shipped_pair_model_has_a_card_a_litert_export_that_matches_keras_and_on
     np.testing.assert_allclose(lite.logits(pairs), expected, atol=1e-4)
     with pytest.raises(ValueError, match="do not fit"):
         lite.logits(pairs[..., :1])
+    # against K references the query counts with the one it matches best
+    references, query = pairs[..., 0], pairs[0, ..., 1]
+    assert lite.best_logit(references, query) == pytest.approx(float(lite.logits(pair_inputs(references, query)).max()))
 
 
 def test_pair_inputs_put_every_reference_beside_the_query_at_the_training_caches_levels():

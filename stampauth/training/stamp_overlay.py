@@ -6,7 +6,7 @@ of ``--seed`` (a set that neither the encoder's training and validation designs 
 card come from), every impression is scored with the protocol of ``stampauth eval stamps`` for K = 1, 2, 3 and 5
 references (``--other-per-design`` impressions of other designs per design, not all of them: each one costs a
 registration): the encoder's similarity and :func:`stampauth.overlay.measure_overlay` (the outside share, the
-anisotropy of the registration and, with the pair model, its mean logit). Then
+anisotropy of the registration and, with the pair model, its highest logit over the references). Then
 
 1. the weights of the overlay: the score is ``similarity - w * sqrt(outside share) - v * anisotropy + u * pair logit``,
    with the ``(w, v, u)`` of a fixed grid whose mean over K of (re-made EER + other-design EER) / 2 is lowest
@@ -175,9 +175,9 @@ def train(args) -> dict:
 
         pair_model = load_pair_model(args.models_dir or None)
         base = replace(base, pair_model=pair_model.version)
-    # "m3": rows carry the anisotropy and the pair logit (caches from before are not reused)
+    # "m4": rows carry the anisotropy and the pair logit, the highest over the references (older caches are not reused)
     pair_version = pair_model.version if pair_model else "nopair"
-    cache = run_dir / (f"features-m3-{card['version']}-{pair_version}-{args.canvas}-{args.tolerance_px}"
+    cache = run_dir / (f"features-m4-{card['version']}-{pair_version}-{args.canvas}-{args.tolerance_px}"
                        f"-{args.other_per_design}.npz")
     if cache.exists():
         loaded = np.load(cache)
