@@ -26,7 +26,7 @@ from stampauth.synth.documents import generate_page
 
 EMBEDDING_TOLERANCE = 1e-4
 MAP_TOLERANCE = 1e-4  # detector outputs: probabilities and log edge distances
-STEMS = ("signature_encoder", "stamp_encoder", "mark_detector")
+STEMS = ("signature_encoder", "stamp_encoder", "mark_detector", "stamp_pair")
 
 
 @pytest.fixture(autouse=True)

@@ -177,3 +177,28 @@ def test_decisions_carry_the_pair_logit_through_grpc_and_the_json_cli(models_wit
     finally:
         running.stop(grace=1)
         core.close()
+
+
+def test_the_shipped_pair_model_tells_another_impression_of_a_rubber_from_another_stamp():
+    """Behaviour of the weights in models/ (whatever they are): on clean generated impressions, a second impression
+    of the same design registered onto the first scores above an impression of another design."""
+    from stampauth.alignment import align_to
+    from stampauth.modeling.card import models_dir
+    from stampauth.synth.stamp_sets import impression, verification_design
+
+    if not (models_dir() / f"{PAIR_STEM}.json").exists():
+        pytest.skip("no pair model shipped in models/")
+    model = load_pair_model()
+    config = OverlayConfig(canvas=model.card.canvas)
+    from stampauth.overlay import overlay_canvas
+
+    same, other = [], []
+    for index in range(6):
+        rng = np.random.default_rng([41, index])
+        design, stranger = verification_design(rng), verification_design(rng)
+        reference, genuine, different = (
+            overlay_canvas(impression(d, rng, 260, float(rng.uniform(0, 360)), clutter=False), config)
+            for d in (design, design, stranger))
+        same.append(model.best_logit(reference[None], align_to(genuine, reference).aligned))
+        other.append(model.best_logit(reference[None], align_to(different, reference).aligned))
+    assert np.median(same) > np.median(other) and np.mean(np.array(same) > np.array(other)) >= 5 / 6, (same, other)
