@@ -57,9 +57,17 @@ class OverlayConfig:
     anisotropy_cap: float = 0.1
     weight_pair: float = 0.0  # per unit of the pair model's best logit (0: not used)
     pair_model: str = ""  # the version of models/stamp_pair.* the record was fitted with ("" when weight_pair is 0)
+    # how the query is laid beside each reference for the pair model: "first", registered once onto the first
+    # reference's frame (the references registered onto it too); "each", registered onto every reference itself
+    # (K registrations: one failed reference-to-reference registration then spoils nothing)
+    pair_registration: str = "first"
     bias: float = 0.0
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # over the fused score
     fitted: dict = field(default_factory=dict)  # what it was fitted on, and the command
+
+    def __post_init__(self):
+        if self.pair_registration not in ("first", "each"):
+            raise ValueError(f"pair_registration must be 'first' or 'each', not {self.pair_registration!r}")
 
     @functools.cached_property
     def version(self) -> str:
@@ -69,6 +77,8 @@ class OverlayConfig:
             del settings["weight_anisotropy"], settings["anisotropy_cap"]
         if settings["weight_pair"] == 0.0 and not settings["pair_model"]:  # and so do cards without the pair model
             del settings["weight_pair"], settings["pair_model"]
+        if settings["pair_registration"] == "first":  # and records fitted before "each" existed
+            del settings["pair_registration"]
         return "overlay-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
@@ -112,12 +122,21 @@ class OverlayMeasures:
 
 
 def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig,
-                    pair_model=None) -> OverlayMeasures:
+                    pair_model=None, references: np.ndarray | None = None) -> OverlayMeasures:
     """``query (S, S)`` and the output of :func:`register_references` -> :class:`OverlayMeasures` of the query
     registered onto the first reference; with ``pair_model`` (a :class:`stampauth.modeling.pair.PairModel`) also
-    its highest logit over the K (reference, registered query) pairs."""
-    alignment = align_to(np.asarray(query, np.float32), registered_references[0])
-    pair_logit = None if pair_model is None else pair_model.best_logit(registered_references, alignment.aligned)
+    its highest logit over the K (reference, registered query) pairs. ``references``: the ``(K, S, S)`` canvases
+    before registration, needed when ``config.pair_registration`` is ``"each"``."""
+    query = np.asarray(query, np.float32)
+    alignment = align_to(query, registered_references[0])
+    pair_logit = None
+    if pair_model is not None and config.pair_registration == "each":
+        if references is None:
+            raise ValueError("pair_registration 'each' needs the references' own canvases")
+        aligned = np.stack([alignment.aligned] + [align_to(query, r).aligned for r in references[1:]])
+        pair_logit = pair_model.best_logit(references, aligned)
+    elif pair_model is not None:
+        pair_logit = pair_model.best_logit(registered_references, alignment.aligned)
     return OverlayMeasures(ink_outside(alignment.aligned, registered_references, config.tolerance_px, config.ink_level),
                            anisotropy(alignment.matrix), pair_logit)
 
@@ -184,7 +203,8 @@ class OverlayTrials:
         key = tuple(int(r) for r in references)
         if key not in self._registered:
             self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
-        return measure_overlay(self.canvases[query], self._registered[key], self.config, self.pair_model)
+        return measure_overlay(self.canvases[query], self._registered[key], self.config, self.pair_model,
+                               np.stack([self.canvases[r] for r in key]))
 
 
 class ArrayCache:

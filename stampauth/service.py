@@ -325,7 +325,7 @@ class StampAuth:
             return decision
         with stage("overlay"):
             frame = register_references(self._overlay_canvas(kind, reference_images[0], "reference")[None])
-            return self._overlaid(decision, self._overlay_canvas(kind, query_images[0], "query"), frame)
+            return self._overlaid(decision, self._overlay_canvas(kind, query_images[0], "query"), frame, frame)
 
     def verify_image(self, identity_id: str, kind: str, image: bytes) -> tuple[Decision, IdentityRecord]:
         check_identity_id(identity_id)
@@ -356,8 +356,8 @@ class StampAuth:
             except InvalidInput as error:
                 raise error.with_field(field_name)
 
-    def _registered_specimens(self, specimen_ids: list[str]) -> np.ndarray:
-        """``(K, S, S)``: the stored specimens' overlay canvases, registered onto the first one."""
+    def _registered_specimens(self, specimen_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(K, S, S)`` twice: the stored specimens' overlay canvases as they are, and registered onto the first one."""
         config = self.encoders["stamp"].overlay
 
         def canvas(specimen_id: str) -> np.ndarray:
@@ -369,12 +369,13 @@ class StampAuth:
 
         canvases = [self._overlay_cache.get(("canvas", config.version, sid), lambda sid=sid: canvas(sid))
                     for sid in specimen_ids]
-        return self._overlay_cache.get(("registered", config.version, tuple(specimen_ids)),
-                                       lambda: register_references(np.stack(canvases)))
+        return np.stack(canvases), self._overlay_cache.get(("registered", config.version, tuple(specimen_ids)),
+                                                           lambda: register_references(np.stack(canvases)))
 
-    def _overlaid(self, decision: Decision, query_canvas: np.ndarray, registered: np.ndarray) -> Decision:
+    def _overlaid(self, decision: Decision, query_canvas: np.ndarray, references: np.ndarray,
+                  registered: np.ndarray) -> Decision:
         encoder = self.encoders["stamp"]
-        measures = measure_overlay(query_canvas, registered, encoder.overlay, encoder.pair_model)
+        measures = measure_overlay(query_canvas, registered, encoder.overlay, encoder.pair_model, references)
         return overlay_decision(decision, measures, encoder.overlay)
 
     def _overlay_against(self, kind: str, decision: Decision, query_canvas: np.ndarray | None,
@@ -387,7 +388,7 @@ class StampAuth:
         if not specimen_ids:
             return overlay_decision(decision, None, config)
         with stage("overlay"):
-            return self._overlaid(decision, query_canvas, self._registered_specimens(specimen_ids))
+            return self._overlaid(decision, query_canvas, *self._registered_specimens(specimen_ids))
 
     # -- identities and specimens -------------------------------------------------------------
     def create_identity(self, identity_id: str, display_name: str = "", metadata: dict[str, str] | None = None,

@@ -202,3 +202,64 @@ def test_the_shipped_pair_model_tells_another_impression_of_a_rubber_from_anothe
         same.append(model.best_logit(reference[None], align_to(genuine, reference).aligned))
         other.append(model.best_logit(reference[None], align_to(different, reference).aligned))
     assert np.median(same) > np.median(other) and np.mean(np.array(same) > np.array(other)) >= 5 / 6, (same, other)
+
+
+class RecordingPairModel:
+    """Stands in for a PairModel: records what it is shown, scores a pair by how much of its ink overlaps."""
+
+    def __init__(self):
+        self.shown = []
+
+    def best_logit(self, references, aligned):
+        self.shown.append((np.shape(references), np.shape(aligned)))
+        return float(np.max(np.sum(np.minimum(references, aligned), axis=(-2, -1))))
+
+
+def test_pair_registration_each_lays_the_query_onto_every_reference_itself_and_first_through_the_first_frame():
+    from stampauth.overlay import measure_overlay, overlay_canvas, register_references
+    from stampauth.synth.stamp_sets import impression, verification_design
+
+    design = verification_design(np.random.default_rng(5))
+    canvases = np.stack([overlay_canvas(impression(design, np.random.default_rng(s), 260, 40.0 * s, clutter=False),
+                                        OverlayConfig()) for s in range(4)])
+    references, query = canvases[:3], canvases[3]
+    registered = register_references(references)
+    first, each = RecordingPairModel(), RecordingPairModel()
+    measure_overlay(query, registered, OverlayConfig(), first, references)
+    measured = measure_overlay(query, registered, OverlayConfig(pair_registration="each"), each, references)
+    assert first.shown == [((3, 192, 192), (192, 192))] and each.shown == [((3, 192, 192), (3, 192, 192))]
+    assert measured.pair_logit > 0
+    with pytest.raises(ValueError, match="own canvases"):
+        measure_overlay(query, registered, OverlayConfig(pair_registration="each"), each)
+    with pytest.raises(ValueError, match="'first' or 'each'"):
+        OverlayConfig(pair_registration="all")
+    # "each" is another record (records without the field keep their version: tests/test_overlay.py)
+    assert OverlayConfig(pair_registration="each").version != OverlayConfig().version
+
+
+def test_the_service_serves_a_record_that_registers_the_query_onto_each_reference(models_with_pair, tmp_path):
+    from stampauth.modeling.card import load_encoder
+    from stampauth.service import SpecimenInput, StampAuth
+    from stampauth.store import open_store
+    from stampauth.synth.stamp_sets import impression, verification_design
+
+    from helpers import encode
+
+    folder, _, _ = models_with_pair
+    each = tmp_path / "each"
+    shutil.copytree(folder, each)
+    card = json.loads((each / "stamp_encoder.json").read_text())
+    card["overlay"]["pair_registration"] = "each"
+    (each / "stamp_encoder.json").write_text(json.dumps(card))
+    encoder = load_encoder("stamp", each)
+    assert encoder.overlay.pair_registration == "each"
+    core = StampAuth(open_store(f"sqlite:///{tmp_path / 'refs.db'}"), {"stamp": encoder})
+    try:
+        design = verification_design(np.random.default_rng(21))
+        crops = [encode(impression(design, np.random.default_rng(seed), 260, 50.0 * seed)) for seed in range(1, 5)]
+        core.create_identity("acme", "Acme", specimens=[SpecimenInput("stamp", c) for c in crops[:3]])
+        decision, _ = core.verify_image("acme", "stamp", crops[3])
+        assert decision.pair_logit is not None and decision.model_version.endswith("+" + encoder.overlay.version)
+        assert core.compare_images("stamp", crops[0], crops[3]).pair_logit is not None
+    finally:
+        core.close()

@@ -56,8 +56,9 @@ class PairCard:
 
 
 def pair_inputs(registered_references: np.ndarray, aligned_query: np.ndarray) -> np.ndarray:
-    """``(K, S, S)`` references in one frame and ``(S, S)`` the query registered onto that frame ->
-    ``(K, S, S, 2)`` model inputs, rounded to the training cache's 256 levels."""
+    """``(K, S, S)`` references in one frame and ``(S, S)`` the query registered onto that frame (or ``(K, S, S)``,
+    the query registered onto each reference) -> ``(K, S, S, 2)`` model inputs, rounded to the training cache's 256
+    levels."""
     references = np.asarray(registered_references, np.float32)
     query = np.broadcast_to(np.asarray(aligned_query, np.float32), references.shape)
     pairs = np.stack([references, query], axis=-1)

@@ -167,7 +167,7 @@ def train(args) -> dict:
         write_stamp_set(data_dir, args.designs, args.seed)
     card_path = Path(args.models_dir or models_dir()) / "stamp_encoder.json"
     card = json.loads(card_path.read_text())
-    base = OverlayConfig(canvas=args.canvas, tolerance_px=args.tolerance_px)
+    base = OverlayConfig(canvas=args.canvas, tolerance_px=args.tolerance_px, pair_registration=args.pair_registration)
     terms = sorted(set(args.terms))
     pair_model = None
     if "pair" in terms:
@@ -176,7 +176,7 @@ def train(args) -> dict:
         pair_model = load_pair_model(args.models_dir or None)
         base = replace(base, pair_model=pair_model.version)
     # "m4": rows carry the anisotropy and the pair logit, the highest over the references (older caches are not reused)
-    pair_version = pair_model.version if pair_model else "nopair"
+    pair_version = f"{pair_model.version}-{args.pair_registration}" if pair_model else "nopair"
     cache = run_dir / (f"features-m4-{card['version']}-{pair_version}-{args.canvas}-{args.tolerance_px}"
                        f"-{args.other_per_design}.npz")
     if cache.exists():
@@ -188,7 +188,8 @@ def train(args) -> dict:
         np.savez(cache, **{f"k{k}": v for k, v in features.items()})
     command = (f"stampauth train stamp-overlay --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
                f" --tolerance-px {args.tolerance_px} --other-per-design {args.other_per_design}"
-               f" --terms {' '.join(terms)}".rstrip())
+               + (f" --pair-registration {args.pair_registration}" if "pair" in terms else "")
+               + f" --terms {' '.join(terms)}".rstrip())
     config, report = fit_overlay(features, base, ANISOTROPY_WEIGHTS if "anisotropy" in terms else (0.0,),
                                  PAIR_WEIGHTS if "pair" in terms else (0.0,))
     config = replace(config, fitted={"command": command, "seed": args.seed, "designs": args.designs,
@@ -213,6 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canvas", type=int, default=192, help="pixels of the registered canvases")
     parser.add_argument("--tolerance-px", type=float, default=1.5, help="at the canvas size")
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
+    parser.add_argument("--pair-registration", choices=("first", "each"), default="first",
+                        help="the pair model sees the query registered once onto the first reference's frame, or "
+                        "onto each reference (stampauth.overlay.OverlayConfig.pair_registration)")
     parser.add_argument("--terms", nargs="*", choices=("anisotropy", "pair"), default=["pair"],
                         help="what is weighted beside the outside share: the registration's anisotropy, the pair "
                         "model's logit (models/stamp_pair.*); '--terms' alone fits the share's weight alone (the "
