@@ -214,7 +214,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canvas", type=int, default=192, help="pixels of the registered canvases")
     parser.add_argument("--tolerance-px", type=float, default=1.5, help="at the canvas size")
     parser.add_argument("--other-per-design", type=int, default=8, help="other designs' impressions scored per design")
-    parser.add_argument("--pair-registration", choices=("first", "each"), default="first",
+    parser.add_argument("--pair-registration", choices=("first", "each"), default="each",
                         help="the pair model sees the query registered once onto the first reference's frame, or "
                         "onto each reference (stampauth.overlay.OverlayConfig.pair_registration)")
     parser.add_argument("--terms", nargs="*", choices=("anisotropy", "pair"), default=["pair"],
