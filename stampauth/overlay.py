@@ -121,6 +121,22 @@ class OverlayMeasures:
     pair_logit: float | None = None
 
 
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+
+
+def _registration_pool():
+    """Threads for a query's registrations onto several references (as many as the cores this process may use)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from stampauth.modeling.litert import available_cores
+
+            _POOL.append(ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="overlay-register"))
+        return _POOL[0]
+
+
 def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config: OverlayConfig,
                     pair_model=None, references: np.ndarray | None = None) -> OverlayMeasures:
     """``query (S, S)`` and the output of :func:`register_references` -> :class:`OverlayMeasures` of the query
@@ -128,12 +144,15 @@ def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config
     its highest logit over the K (reference, registered query) pairs. ``references``: the ``(K, S, S)`` canvases
     before registration, needed when ``config.pair_registration`` is ``"each"``."""
     query = np.asarray(query, np.float32)
+    each = pair_model is not None and config.pair_registration == "each"
+    if each and references is None:
+        raise ValueError("pair_registration 'each' needs the references' own canvases")
+    # the registrations onto the other references run beside the first one (OpenCV releases the GIL)
+    others = [_registration_pool().submit(align_to, query, r) for r in references[1:]] if each else []
     alignment = align_to(query, registered_references[0])
     pair_logit = None
-    if pair_model is not None and config.pair_registration == "each":
-        if references is None:
-            raise ValueError("pair_registration 'each' needs the references' own canvases")
-        aligned = np.stack([alignment.aligned] + [align_to(query, r).aligned for r in references[1:]])
+    if each:
+        aligned = np.stack([alignment.aligned] + [future.result().aligned for future in others])
         pair_logit = pair_model.best_logit(references, aligned)
     elif pair_model is not None:
         pair_logit = pair_model.best_logit(registered_references, alignment.aligned)
