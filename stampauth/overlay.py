@@ -216,14 +216,15 @@ class OverlayTrials:
                 self.canvases.append(overlay_canvas(image, config))
             except InvalidInput:
                 self.canvases.append(np.zeros((config.canvas, config.canvas), np.float32))
-        self._registered: dict[tuple[int, ...], np.ndarray] = {}
+        self._registered: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def measures(self, references, query: int) -> OverlayMeasures:
         key = tuple(int(r) for r in references)
-        if key not in self._registered:
-            self._registered[key] = register_references(np.stack([self.canvases[r] for r in key]))
-        return measure_overlay(self.canvases[query], self._registered[key], self.config, self.pair_model,
-                               np.stack([self.canvases[r] for r in key]))
+        if key not in self._registered:  # the references as they are and registered onto the first, once per set
+            own = np.stack([self.canvases[r] for r in key])
+            self._registered[key] = (own, register_references(own))
+        own, registered = self._registered[key]
+        return measure_overlay(self.canvases[query], registered, self.config, self.pair_model, own)
 
 
 class ArrayCache:

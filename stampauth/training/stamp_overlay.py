@@ -85,8 +85,13 @@ def _fused(rows: np.ndarray, config) -> np.ndarray:
     """The served score (:func:`stampauth.overlay.fused_score`) of every row of :func:`trial_features` under ``config``."""
     from stampauth.overlay import OverlayMeasures, fused_score
 
-    pair = rows[:, 4] if rows.shape[1] > 4 and not np.isnan(rows[:, 4]).any() else None
-    return fused_score(rows[:, 1], OverlayMeasures(rows[:, 2], rows[:, 3], pair), config)
+    return fused_score(rows[:, 1], OverlayMeasures(rows[:, 2], rows[:, 3], _pair_column(rows)), config)
+
+
+def _pair_column(rows: np.ndarray) -> np.ndarray | None:
+    """The pair logits of :func:`trial_features` rows, or None when no pair model was measured (NaN, or a cache
+    from before it was)."""
+    return rows[:, 4] if rows.shape[1] > 4 and not np.isnan(rows[:, 4]).any() else None
 
 
 def _eers(rows: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -145,7 +150,7 @@ def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOT
             **{name: dict(zip(("eer_remade", "eer_other"), (round(v, 4) for v in _eers(rows, score))))
                for name, score in (("fused", fused), ("encoder_alone", rows[:, 1]),
                                    ("overlay_alone", -np.sqrt(rows[:, 2])))
-               + ((("pair_alone", rows[:, 4]),) if rows.shape[1] > 4 and not np.isnan(rows[:, 4]).any() else ())},
+               + ((("pair_alone", _pair_column(rows)),) if _pair_column(rows) is not None else ())},
         }
     slope, intercept = fit_calibration(scores, labels, offsets)
     band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))
