@@ -8,7 +8,12 @@ shows only when the two impressions lie on top of each other to a pixel, which 7
 1. :func:`rotation_candidates`: correlation of blurred 96-pixel copies at every ``step_deg`` degrees, the best few
    distinct angles;
 2. :func:`align_to`: each candidate refined by ECC (``cv2.findTransformECC``, an affine map: rotation, the last
-   per cent of scale, shift and a little shear from a scan), the one with the highest final correlation kept.
+   per cent of scale, shift and a little shear from a scan), the one with the highest final correlation kept. Every
+   candidate first gets a few probe iterations; only those within ``probe_margin`` of the leading correlation go on
+   (ECC resumes where it stopped), because a wrong angle rarely converges and used to spend all its iterations.
+
+A query laid on several references turns the same way against each: :func:`coarse_rotations` makes its turned copies
+once and :func:`align_to` takes them (``query_rotations``).
 
 All canvases are ``(S, S) float32`` in ``[0, 1]`` (ink = 1, paper = 0), as :func:`stampauth.preprocess.preprocess_stamp`
 makes them: centred on the ink's minimum enclosing circle, so only rotation and small residuals are left to find.
@@ -47,13 +52,24 @@ def _coarse(canvas: np.ndarray, angles: np.ndarray) -> np.ndarray:
     return rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-9)
 
 
+def coarse_rotations(query: np.ndarray, step_deg: float = 3.0) -> np.ndarray:
+    """``query (S, S)`` -> ``(360 / step_deg, COARSE_SIDE**2)``: its blurred copies at every ``step_deg`` degrees, as
+    :func:`rotation_candidates` correlates them; made once for a query registered onto several references."""
+    return _coarse(query, np.arange(0.0, 360.0, step_deg))
+
+
 def rotation_candidates(query: np.ndarray, reference: np.ndarray, step_deg: float = 3.0, top: int = 3,
-                        min_separation_deg: float = 15.0) -> list[tuple[float, float]]:
+                        min_separation_deg: float = 15.0, query_rotations: np.ndarray | None = None
+                        ) -> list[tuple[float, float]]:
     """The ``top`` best angles (degrees, counter-clockwise) that turn ``query`` onto ``reference``, at least
     ``min_separation_deg`` apart, each with its coarse correlation, best first. Several candidates matter for
-    stamps that look alike turned by 180 degrees (a word in a frame)."""
+    stamps that look alike turned by 180 degrees (a word in a frame). ``query_rotations``: the query's
+    :func:`coarse_rotations` at this ``step_deg``, when already made."""
     angles = np.arange(0.0, 360.0, step_deg)
-    correlation = _coarse(query, angles) @ _coarse(reference, np.zeros(1))[0]
+    rows = coarse_rotations(query, step_deg) if query_rotations is None else query_rotations
+    if rows.shape != (len(angles), COARSE_SIDE * COARSE_SIDE):
+        raise ValueError(f"query_rotations must be coarse_rotations(query, {step_deg}), got shape {rows.shape}")
+    correlation = rows @ _coarse(reference, np.zeros(1))[0]
     chosen: list[int] = []
     for index in np.argsort(-correlation):
         if all(min(abs(index - j), len(angles) - abs(index - j)) * step_deg >= min_separation_deg for j in chosen):
@@ -63,27 +79,46 @@ def rotation_candidates(query: np.ndarray, reference: np.ndarray, step_deg: floa
     return [(float(angles[i]), float(correlation[i])) for i in chosen]
 
 
-def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float = 1.2, iterations: int = 50
+def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float = 1.2, iterations: int = 50,
+             query_rotations: np.ndarray | None = None, probe_iterations: int = 5, probe_margin: float = 0.1
              ) -> Alignment:
-    """``query`` and ``reference`` ``(S, S) float32`` -> :class:`Alignment` of the query onto the reference."""
+    """``query`` and ``reference`` ``(S, S) float32`` -> :class:`Alignment` of the query onto the reference.
+
+    Each of the ``top`` rotation candidates runs ``probe_iterations`` of ECC; those whose correlation is then within
+    ``probe_margin`` of the best go on to ``iterations`` in all, the others keep their probe's correlation (they
+    lose to the leader). ``query_rotations``: :func:`coarse_rotations` of ``query``, when already made."""
     if query.shape != reference.shape or query.ndim != 2:
         raise ValueError(f"align_to needs two canvases of one (S, S) shape, got {query.shape} and {reference.shape}")
     side = query.shape[0]
     centre = ((side - 1) / 2, (side - 1) / 2)
     query_blurred = cv2.GaussianBlur(query, (0, 0), blur)
     reference_blurred = cv2.GaussianBlur(reference, (0, 0), blur)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
-    best: tuple[float, np.ndarray] | None = None
-    for angle, coarse in rotation_candidates(query, reference, top=top):
+
+    def refine(matrix: np.ndarray, steps: int) -> tuple[float, np.ndarray]:
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, steps, 1e-5)
+        return cv2.findTransformECC(reference_blurred, query_blurred, matrix, cv2.MOTION_AFFINE, criteria, None, 5)
+
+    # (correlation, matrix, the start to fall back on, coarse correlation, whether ECC ran without failing)
+    probes = []
+    for angle, coarse in rotation_candidates(query, reference, top=top, query_rotations=query_rotations):
         # ECC estimates the map from reference coordinates into the query: the inverse of turning the query by angle
-        matrix = cv2.invertAffineTransform(cv2.getRotationMatrix2D(centre, angle, 1.0)).astype(np.float32)
+        start = cv2.invertAffineTransform(cv2.getRotationMatrix2D(centre, angle, 1.0)).astype(np.float32)
         try:
-            correlation, matrix = cv2.findTransformECC(reference_blurred, query_blurred, matrix, cv2.MOTION_AFFINE,
-                                                       criteria, None, 5)
+            correlation, matrix = refine(start.copy(), min(probe_iterations, iterations))
+            probes.append((float(correlation), matrix, start, coarse, True))
         except cv2.error:  # no convergence (an almost empty canvas): keep the coarse angle, trusted less
-            correlation = 0.5 * coarse
+            probes.append((0.5 * coarse, start, start, coarse, False))
+    lead = max((p[0] for p in probes if p[4]), default=None)
+    best: tuple[float, np.ndarray] | None = None
+    for correlation, matrix, start, coarse, converging in probes:
+        if converging and correlation >= lead - probe_margin and iterations > probe_iterations:
+            try:
+                correlation, matrix = refine(matrix, iterations - probe_iterations)
+                correlation = float(correlation)
+            except cv2.error:
+                correlation, matrix = 0.5 * coarse, start
         if best is None or correlation > best[0]:
-            best = (float(correlation), matrix)
+            best = (correlation, matrix)
     assert best is not None
     aligned = cv2.warpAffine(query, best[1], (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderValue=0.0)

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from stampauth.alignment import align_to, anisotropy, ink_outside
+from stampauth.alignment import align_to, anisotropy, coarse_rotations, ink_outside
 from stampauth.preprocess import PreprocessConfig, preprocess_stamp
 from stampauth.scoring import Decision, ScoringConfig, decide, probability_genuine, threshold_for
 
@@ -147,9 +147,11 @@ def measure_overlay(query: np.ndarray, registered_references: np.ndarray, config
     each = pair_model is not None and config.pair_registration == "each"
     if each and references is None:
         raise ValueError("pair_registration 'each' needs the references' own canvases")
+    rotations = coarse_rotations(query)  # the query's turned copies serve its search against every reference
     # the registrations onto the other references run beside the first one (OpenCV releases the GIL)
-    others = [_registration_pool().submit(align_to, query, r) for r in references[1:]] if each else []
-    alignment = align_to(query, registered_references[0])
+    others = [_registration_pool().submit(align_to, query, r, query_rotations=rotations)
+              for r in references[1:]] if each else []
+    alignment = align_to(query, registered_references[0], query_rotations=rotations)
     pair_logit = None
     if each:
         aligned = np.stack([alignment.aligned] + [future.result().aligned for future in others])

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stampauth.alignment import align_to, ink_outside, rotation_candidates
+from stampauth.alignment import align_to, coarse_rotations, ink_outside, rotation_candidates
 from stampauth.preprocess import PreprocessConfig, preprocess_stamp, rotate_canvas
 from stampauth.synth.stamp_sets import forge_design, impression, verification_design
 
@@ -50,6 +50,32 @@ def test_two_impressions_of_one_rubber_align_better_than_before():
     assert result.matrix.shape == (2, 3) and result.aligned.shape == reference.shape
     assert result.aligned.dtype == np.float32
     assert _overlap(result.aligned, reference) > 0.6 > _overlap(query, reference)
+
+
+def test_probing_the_candidates_ends_where_full_runs_of_every_candidate_do():
+    """The probe stage only skips iterations on angles that lose: the alignment is the one that running ECC to
+    the end on every candidate finds (probe_iterations = iterations), for genuine and re-made queries alike."""
+    design = _design(4, "seal")
+    reference = _canvas(design, 1, 0.0, clutter=True)
+    queries = [_canvas(design, 2, 71.0, clutter=True), _canvas(design, 3, 250.0, clutter=True),
+               _canvas(forge_design(design, np.random.default_rng(5))[0], 4, 160.0, clutter=True)]
+    for query in queries:
+        probed, full = align_to(query, reference), align_to(query, reference, probe_iterations=50)
+        assert probed.correlation == pytest.approx(full.correlation, abs=2e-3)
+        assert np.abs(probed.aligned - full.aligned).max() < 0.1
+        assert np.abs(probed.matrix - full.matrix).max() < 0.05
+
+
+def test_a_query_turned_once_for_several_references_aligns_as_alone():
+    design = _design(6, "company")
+    query = _canvas(design, 1, 200.0)
+    rotations = coarse_rotations(query)
+    for seed, angle in ((2, 15.0), (3, 300.0)):
+        reference = _canvas(design, seed, angle)
+        shared, alone = align_to(query, reference, query_rotations=rotations), align_to(query, reference)
+        assert np.array_equal(shared.aligned, alone.aligned) and shared.correlation == alone.correlation
+    with pytest.raises(ValueError, match="coarse_rotations"):
+        rotation_candidates(query, reference, step_deg=5.0, query_rotations=rotations)
 
 
 def test_candidates_are_distinct_angles_best_first():
