@@ -153,6 +153,38 @@ def test_place_on_paper_keeps_a_margin():
     assert img[h // 2, w // 2].astype(int).sum() < img[1, 1].astype(int).sum()  # ink inside, paper at the edge
 
 
+def test_another_stamp_overlaps_in_another_ink_and_is_separated_from_this_one():
+    """``other_stamp_probability``: another stamp's ink of another hue appears in the crop; at 0 the crop is the
+    one made without the option (the evaluation sets stay as they were); the stamp preprocessing keeps it out."""
+    import cv2
+
+    from stampauth.preprocess import PreprocessConfig, preprocess_stamp
+
+    cov = np.zeros((120, 120), np.float32)
+    cv2.circle(cov, (60, 60), 52, 1.0, 4)
+    red = (45, 35, 190)
+    plain = place_on_paper(cov, red, np.random.default_rng(3), clutter=True)
+    assert np.array_equal(plain, place_on_paper(cov, red, np.random.default_rng(3), clutter=True,
+                                                other_stamp_probability=0.0))
+    config = PreprocessConfig(canvas_height=128, canvas_width=128, pipeline="stamp", min_component_frac=0.0003)
+    colour_scans = 0
+    for seed in range(8):
+        crop = place_on_paper(cov, red, np.random.default_rng(seed), clutter=False)
+        overlapped = place_on_paper(cov, red, np.random.default_rng(seed), clutter=True, other_stamp_probability=1.0)
+        hsv = cv2.cvtColor(overlapped, cv2.COLOR_BGR2HSV_FULL)
+        inked = hsv[..., 1] > 80
+        if not inked.any():  # a grey scan: no hue to tell the inks apart by
+            continue
+        colour_scans += 1
+        hue = hsv[..., 0][inked].astype(int)
+        red_share = ((hue < 20) | (hue > 236)).mean()
+        assert 0.05 < red_share < 0.97, red_share  # two inks: the ring's red and another hue
+        # the other stamp does not enter this stamp's canvas: what is left is the ring
+        canvas, clean = preprocess_stamp(overlapped, config), preprocess_stamp(crop, config)
+        assert np.abs((canvas > 0.35).mean() - (clean > 0.35).mean()) < 0.05
+    assert colour_scans >= 4
+
+
 def _read_labels(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -600,11 +600,44 @@ def _add_signature(page: np.ndarray, rng: np.random.Generator, size: float) -> N
                   x, y)
 
 
-def place_on_paper(coverage: np.ndarray, ink_bgr, rng: np.random.Generator, clutter: bool = True) -> np.ndarray:
+def _hue_apart(a_bgr, b_bgr, min_degrees: float = 40.0) -> bool:
+    """Whether two inks differ in hue by at least ``min_degrees`` (or one of them is near black), so that the
+    stamp preprocessing can tell them apart."""
+    hsv = cv2.cvtColor(np.uint8([[a_bgr, b_bgr]]), cv2.COLOR_BGR2HSV_FULL)[0].astype(float)
+    if min(hsv[0, 1], hsv[1, 1]) < 60:  # black or grey ink: apart by saturation
+        return abs(hsv[0, 1] - hsv[1, 1]) >= 60
+    gap = abs(hsv[0, 0] - hsv[1, 0]) * 360 / 256
+    return min(gap, 360 - gap) >= min_degrees
+
+
+def _overlapping_stamp(page: np.ndarray, rng: np.random.Generator, size: float, centre: tuple[float, float],
+                       own_ink) -> None:
+    """Another rubber stamp, in an ink of another hue, pressed so that it overlaps one side of this one (documents
+    collect several stamps; where the inks cross, both are darker and this stamp's ink separation leaves a gap)."""
+    other = verification_design(rng)
+    diameter = float(np.clip(size * rng.uniform(0.7, 1.3), 16, 2000))
+    cov = render_stamp(other, rng, max(16, int(round(diameter / 8)) * 8), 0.0,
+                       str(rng.choice(stamps.CONDITIONS, p=IMPRESSION_CONDITIONS)))
+    cov = _rotate_scale(cov, float(rng.uniform(0, 360)), 1.0)
+    ink = stamps._ink(rng)
+    for _ in range(8):
+        if _hue_apart(ink, own_ink):
+            break
+        ink = stamps._ink(rng)
+    angle, reach = rng.uniform(0, 2 * math.pi), size * rng.uniform(0.35, 0.8)
+    h, w = cov.shape
+    composite_ink(page, cov, ink, centre[0] + reach * math.cos(angle) - w / 2,
+                  centre[1] + reach * math.sin(angle) - h / 2, rng)
+
+
+def place_on_paper(coverage: np.ndarray, ink_bgr, rng: np.random.Generator, clutter: bool = True,
+                   other_stamp_probability: float = 0.0) -> np.ndarray:
     """Impression `coverage (h, w) float32` -> a scanned crop `(H, W, 3) uint8 BGR` around it, as a detector would
     cut it out of a page: paper tone, a margin of 3-12 % around the stamp, sometimes black printed text lines / table
     rules / a handwritten signature stroke overlapping the stamp (ink multiplies over print, use composite_ink),
-    ink colour jitter, then scan effects (blur, noise, JPEG, sometimes grey scan, uneven light)."""
+    ink colour jitter, then scan effects (blur, noise, JPEG, sometimes grey scan, uneven light). With
+    ``other_stamp_probability`` (0 draws nothing more from ``rng``, so the data sets made without it stay as they
+    were) another stamp of another ink sometimes overlaps one side."""
     coverage = np.asarray(coverage, np.float32)
     inked = coverage > 0.15
     rows = np.flatnonzero(inked.any(axis=1))
@@ -633,6 +666,8 @@ def place_on_paper(coverage: np.ndarray, ink_bgr, rng: np.random.Generator, clut
             page *= (1 - layer * (dark * (1 - grey)))[..., None]
         if rng.random() < 0.2:
             _add_signature(page, rng, size)
+        if other_stamp_probability and rng.random() < other_stamp_probability:
+            _overlapping_stamp(page, rng, size, (ml + bw / 2, mt + bh / 2), ink_bgr)
 
     ink = np.asarray(ink_bgr, np.float32) * rng.uniform(0.88, 1.12) + rng.normal(0, 7, 3)
     composite_ink(page, coverage, np.clip(ink, 5, 245), ml - bx0, mt - by0, rng)
@@ -726,8 +761,9 @@ IMPRESSION_CONDITIONS = (0.8, 0.17, 0.03)  # good, patchy, poor (render_stamp's 
 
 
 def impression(design: StampDesign, rng: np.random.Generator, diameter_px: float, rotation_deg: float,
-               clutter: bool = True) -> np.ndarray:
-    """render_stamp + place_on_paper with the design's ink (sometimes another pad's ink colour): (H, W, 3) uint8 BGR."""
+               clutter: bool = True, other_stamp_probability: float = 0.0) -> np.ndarray:
+    """render_stamp + place_on_paper with the design's ink (sometimes another pad's ink colour): (H, W, 3) uint8 BGR.
+    ``other_stamp_probability``: see :func:`place_on_paper` (the evaluation sets are made without it)."""
     d = float(np.clip(diameter_px, 16, 2000))
     # the rubber is drawn at a diameter rounded to 8 px and upright, so render_stamp's template cache serves
     # every impression; turning and the last few per cent of size are one warp of the inked result
@@ -741,7 +777,7 @@ def impression(design: StampDesign, rng: np.random.Generator, diameter_px: float
     if rng.random() < 0.04:
         cov = _smudge(cov, rng)
     ink = design.ink_bgr if rng.random() > 0.12 else stamps._ink(rng)  # another stamp pad on the desk
-    return place_on_paper(cov, ink, rng, clutter)
+    return place_on_paper(cov, ink, rng, clutter, other_stamp_probability)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ weights it once ``stampauth train stamp-overlay`` has fitted the weight.
 * Data (:func:`design_pairs`): per design from ``rng(seed, i)``, 4 genuine impressions and 3 re-made copies at any
   angle and size, preprocessed onto ``--canvas`` pixels; 4 genuine pairs and 4 genuine/re-made pairs, each query
   registered onto its reference (:func:`stampauth.alignment.align_to`), and 2 pairs with an impression of another
-  design as the negative (so the model also rejects a different stamp). Cached in ``--run-dir`` as ``uint8``.
+  design as the negative (so the model also rejects a different stamp); with ``--other-stamp-share`` that share of
+  impressions has another stamp overlapping it. Cached in ``--run-dir`` as ``uint8``.
 * Model: :func:`stampauth.modeling.architectures.stamp_pair_model`, binary cross-entropy on "the same rubber",
   random quarter turns, mirror images and role swaps of a pair, +-1 pixel of registration jitter.
 * Validation: ``--val-designs`` designs written by :func:`stampauth.synth.stamp_sets.write_stamp_set` with a seed
@@ -38,9 +39,12 @@ def _config(canvas: int):
     return PreprocessConfig(canvas_height=canvas, canvas_width=canvas, pipeline="stamp", min_component_frac=0.0003)
 
 
-def design_pairs(seed: int, index: int, canvas: int) -> tuple[np.ndarray, np.ndarray] | None:
+def design_pairs(seed: int, index: int, canvas: int, other_stamp_share: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Design ``index`` of stream ``seed`` -> ``(pairs (10, S, S, 2) uint8, labels (10,) uint8)`` (channel 0 the
-    reference, 1 the registered query; label 1 = the same rubber), or None when an impression showed no ink."""
+    reference, 1 the registered query; label 1 = the same rubber), or None when an impression showed no ink.
+    ``other_stamp_share``: the share of impressions that another stamp overlaps
+    (:func:`stampauth.synth.stamp_sets.place_on_paper`)."""
     import cv2
 
     from stampauth.alignment import align_to
@@ -54,7 +58,8 @@ def design_pairs(seed: int, index: int, canvas: int) -> tuple[np.ndarray, np.nda
     design = verification_design(rng)
 
     def canvas_of(d):
-        crop = impression(d, rng, int(rng.integers(180, 321)), float(rng.uniform(0, 360)))
+        crop = impression(d, rng, int(rng.integers(180, 321)), float(rng.uniform(0, 360)),
+                          other_stamp_probability=other_stamp_share)
         try:
             return preprocess_stamp(crop, config)
         except InvalidInput:
@@ -76,17 +81,18 @@ def _pairs_worker(job):
     return design_pairs(*job)
 
 
-def cached_pairs(path: Path, seed: int, designs: int, canvas: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def cached_pairs(path: Path, seed: int, designs: int, canvas: int, workers: int, other_stamp_share: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """All designs' pairs, drawn once with ``workers`` processes and cached at ``path`` (``.npz``, named by the caller
-    after seed, canvas and design count)."""
-    if path.exists():  # the file name holds seed, canvas and design count
+    after seed, canvas, design count and the other-stamp share)."""
+    if path.exists():  # the file name holds what the pairs depend on
         data = np.load(path)
         return data["pairs"], data["labels"]
     from multiprocessing import get_context
 
     started = time.perf_counter()
     with get_context("spawn").Pool(max(1, workers)) as pool:
-        results = [r for r in pool.imap(_pairs_worker, [(seed, i, canvas) for i in range(designs)], chunksize=8)
+        results = [r for r in pool.imap(_pairs_worker, [(seed, i, canvas, other_stamp_share) for i in range(designs)], chunksize=8)
                    if r is not None]
     pairs, labels = np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,8 +219,9 @@ def train(args) -> dict:
 
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pairs, labels = cached_pairs(run_dir / f"pairs-{args.canvas}-{args.seed}-{args.designs}.npz", args.seed,
-                                 args.designs, args.canvas, args.workers)
+    overlap = f"-other{args.other_stamp_share:g}" if args.other_stamp_share else ""  # older caches keep their names
+    pairs, labels = cached_pairs(run_dir / f"pairs-{args.canvas}-{args.seed}-{args.designs}{overlap}.npz", args.seed,
+                                 args.designs, args.canvas, args.workers, args.other_stamp_share)
     log.info("%d pairs, %.0f %% of the same rubber", len(labels), 100 * labels.mean())
     model, seconds = _fit(args, pairs, labels, run_dir)
     model.save(run_dir / "stamp_pair.keras")
@@ -223,7 +230,8 @@ def train(args) -> dict:
         write_stamp_set(val_dir, args.val_designs, args.seed + VALIDATION_SEED_OFFSET)
     report_path = run_dir / "report.json"
     command = (f"stampauth train stamp-pairs --seed {args.seed} --designs {args.designs} --canvas {args.canvas}"
-               f" --steps {args.steps} --batch {args.batch} --lr {args.lr} --val-designs {args.val_designs}")
+               f" --steps {args.steps} --batch {args.batch} --lr {args.lr} --val-designs {args.val_designs}"
+               + (f" --other-stamp-share {args.other_stamp_share:g}" if args.other_stamp_share else ""))
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     if report.get("command") != command:  # a finished run asked again (e.g. with --eval-data) keeps its validation
         report = {
@@ -265,6 +273,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--designs", type=int, default=2400, help="training designs (10 pairs each)")
     parser.add_argument("--canvas", type=int, default=192)
+    parser.add_argument("--other-stamp-share", type=float, default=0.0,
+                        help="share of training impressions that another stamp (another ink) overlaps")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
