@@ -9,7 +9,7 @@ shows only when the two impressions lie on top of each other to a pixel, which 7
    distinct angles;
 2. :func:`align_to`: each candidate refined by ECC (``cv2.findTransformECC``, an affine map: rotation, the last
    per cent of scale, shift and a little shear from a scan), the one with the highest final correlation kept. Every
-   candidate first gets a few probe iterations; only those within ``probe_margin`` of the leading correlation go on
+   candidate first gets a few probe iterations; when the leader is then clearly right, only those close to it go on
    (ECC resumes where it stopped), because a wrong angle rarely converges and used to spend all its iterations.
 
 A query laid on several references turns the same way against each: :func:`coarse_rotations` makes its turned copies
@@ -80,13 +80,15 @@ def rotation_candidates(query: np.ndarray, reference: np.ndarray, step_deg: floa
 
 
 def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float = 1.2, iterations: int = 50,
-             query_rotations: np.ndarray | None = None, probe_iterations: int = 5, probe_margin: float = 0.1
-             ) -> Alignment:
+             query_rotations: np.ndarray | None = None, probe_iterations: int = 5, probe_margin: float = 0.1,
+             probe_confident: float = 0.8) -> Alignment:
     """``query`` and ``reference`` ``(S, S) float32`` -> :class:`Alignment` of the query onto the reference.
 
-    Each of the ``top`` rotation candidates runs ``probe_iterations`` of ECC; those whose correlation is then within
-    ``probe_margin`` of the best go on to ``iterations`` in all, the others keep their probe's correlation (they
-    lose to the leader). ``query_rotations``: :func:`coarse_rotations` of ``query``, when already made."""
+    Each of the ``top`` rotation candidates runs ``probe_iterations`` of ECC. When the leader's correlation is then
+    at least ``probe_confident``, only the candidates within ``probe_margin`` of it go on to ``iterations`` in all
+    and the others keep their probe's correlation (they lose to the leader); when it is lower (a poor impression,
+    another stamp), every candidate goes on, because a right angle may still be converging behind it.
+    ``query_rotations``: :func:`coarse_rotations` of ``query``, when already made."""
     if query.shape != reference.shape or query.ndim != 2:
         raise ValueError(f"align_to needs two canvases of one (S, S) shape, got {query.shape} and {reference.shape}")
     side = query.shape[0]
@@ -111,7 +113,8 @@ def align_to(query: np.ndarray, reference: np.ndarray, top: int = 3, blur: float
     lead = max((p[0] for p in probes if p[4]), default=None)
     best: tuple[float, np.ndarray] | None = None
     for correlation, matrix, start, coarse, converging in probes:
-        if converging and correlation >= lead - probe_margin and iterations > probe_iterations:
+        if converging and (correlation >= lead - probe_margin or lead < probe_confident) \
+                and iterations > probe_iterations:
             try:
                 correlation, matrix = refine(matrix, iterations - probe_iterations)
                 correlation = float(correlation)
