@@ -94,6 +94,31 @@ def test_load_encoder_loads_the_pair_model_the_overlay_record_names_and_refuses_
         load_encoder("stamp", other)
 
 
+def test_the_overlay_fit_runs_after_a_new_pair_model_replaced_the_one_the_record_names(models_with_pair, tmp_path):
+    """Regression (2026-12-07): the model card's order is 'train stamp-pairs --models-dir models', then 'train
+    stamp-overlay'; between the two the record names the old pair model, and the fit's encoder load refused."""
+    from stampauth.modeling.card import load_encoder
+    from stampauth.modeling.pair import load_pair_model
+    from stampauth.synth.stamp_sets import write_stamp_set
+    from stampauth.training.stamp_overlay import trial_features
+
+    folder, _, _ = models_with_pair
+    renewed = tmp_path / "renewed"
+    shutil.copytree(folder, renewed)
+    card = json.loads((renewed / "stamp_encoder.json").read_text())
+    card["overlay"]["pair_model"] = "stamp-pair-20000101-000000000000"  # the pair model it was fitted with
+    (renewed / "stamp_encoder.json").write_text(json.dumps(card))
+    with pytest.raises(FailedPrecondition):
+        load_encoder("stamp", renewed)  # the service must refuse it: the record does not fit these weights
+    assert load_encoder("stamp", renewed, with_pair_model=False).pair_model is None
+    write_stamp_set(tmp_path / "designs", 2, seed=5, genuine_per_design=3, forged_per_design=1)
+    pair_model = load_pair_model(renewed)
+    config = dataclasses.replace(OverlayConfig(), pair_model=pair_model.version)
+    features = trial_features(tmp_path / "designs", (1,), 1, renewed, config, pair_model)
+    rows = features[1]
+    assert rows.shape[1] == 5 and len(rows) >= 4 and np.isfinite(rows[:, 4]).all()
+
+
 def test_fused_score_adds_the_weighted_pair_logit_and_arrays_score_like_scalars():
     config = OverlayConfig(weight_similarity=2.0, weight_outside=3.0, weight_pair=0.5, pair_model="stamp-pair-x",
                            bias=-1.0, scoring=ScoringConfig(normalization="none", threshold=0.0))

@@ -211,13 +211,16 @@ def embed_rotation_views(embed, canvases: np.ndarray, views: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | None = None) -> MarkEncoder:
+def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | None = None,
+                 with_pair_model: bool = True) -> MarkEncoder:
     """The factory: ``models/<name>.keras`` + ``models/<name>.json`` -> :class:`MarkEncoder` (with the stamp pair
     model, :mod:`stampauth.modeling.pair`, when the card's overlay record weights it).
 
     ``runtime``: ``"litert"``, ``"keras"`` or ``None`` for ``$STAMPAUTH_RUNTIME``, else LiteRT when the card's
     export (``models/<name>.tflite``) is present and intact, else Keras
-    (:func:`stampauth.modeling.litert.choose_runtime`).
+    (:func:`stampauth.modeling.litert.choose_runtime`). ``with_pair_model=False``: the encoder alone, for training
+    commands that need only its embeddings (a newly trained pair model no longer matches the record that the overlay
+    fit is about to replace); it cannot serve the fused score.
     """
     from stampauth.modeling.litert import load_for
 
@@ -234,7 +237,7 @@ def load_encoder(kind: str, directory: str | Path | None = None, runtime: str | 
     card = ModelCard.from_json(card_path.read_text())
     pair_model = None
     overlay = card.overlay_config
-    if overlay is not None and overlay.weight_pair:  # the served score needs it: no stamp model without it
+    if overlay is not None and overlay.weight_pair and with_pair_model:  # the served score needs it
         from stampauth.modeling.pair import load_pair_model
 
         pair_model = load_pair_model(base, runtime, expected_version=overlay.pair_model)

@@ -56,7 +56,7 @@ def trial_features(data_dir: Path, references: tuple[int, ...], other_per_design
 
     marks = read_labels(data_dir)
     images = [read_colour(mark.path) for mark in marks]
-    encoder = load_encoder("stamp", models_dir)
+    encoder = load_encoder("stamp", models_dir, with_pair_model=False)  # its embeddings; the pair model is an argument
     queries = encoder.embed_queries(np.stack([encoder.preprocess(image) for image in images]))
     embeddings = queries[:, 0, :]
     overlay = OverlayTrials(images, config or OverlayConfig(), pair_model)

@@ -197,7 +197,7 @@ def compare_on_validation(model, val_dir: Path, canvas: int, references: int, ot
     pair = summarize(run_protocol(trials, lambda refs, q: pair_scores(refs, q)[0]))
     pair_seconds = time.perf_counter() - started
     classical = summarize(run_protocol(trials, lambda refs, q: pair_scores(refs, q)[1]))
-    encoder = load_encoder("stamp", models_dir)
+    encoder = load_encoder("stamp", models_dir, with_pair_model=False)
     queries = encoder.embed_queries(np.stack([encoder.preprocess(image) for image in images]))
     embeddings = queries[:, 0, :]
     shipped = summarize(run_protocol(trials, lambda refs, q: fewshot_score(queries[q], embeddings[list(refs)],
