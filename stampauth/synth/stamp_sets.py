@@ -615,10 +615,8 @@ def _overlapping_stamp(page: np.ndarray, rng: np.random.Generator, size: float, 
     """Another rubber stamp, in an ink of another hue, pressed so that it overlaps one side of this one (documents
     collect several stamps; where the inks cross, both are darker and this stamp's ink separation leaves a gap)."""
     other = verification_design(rng)
-    diameter = float(np.clip(size * rng.uniform(0.7, 1.3), 16, 2000))
-    cov = render_stamp(other, rng, max(16, int(round(diameter / 8)) * 8), 0.0,
-                       str(rng.choice(stamps.CONDITIONS, p=IMPRESSION_CONDITIONS)))
-    cov = _rotate_scale(cov, float(rng.uniform(0, 360)), 1.0)
+    inked, scale = _inked_upright(other, rng, size * rng.uniform(0.7, 1.3))
+    cov = _rotate_scale(inked, float(rng.uniform(0, 360)), scale)
     ink = stamps._ink(rng)
     for _ in range(8):
         if _hue_apart(ink, own_ink):
@@ -760,18 +758,23 @@ def _smudge(cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 IMPRESSION_CONDITIONS = (0.8, 0.17, 0.03)  # good, patchy, poor (render_stamp's own mix for page stamps: .65/.25/.10)
 
 
+def _inked_upright(design: StampDesign, rng: np.random.Generator, diameter_px: float) -> tuple[np.ndarray, float]:
+    """The rubber inked upright at ``diameter_px`` rounded to 8 px, so that render_stamp's template cache serves
+    every impression, and the scale still to apply: ``(coverage (h, w) float32, scale)``. Turning and the last few
+    per cent of size are then one warp of the inked result (:func:`_rotate_scale`)."""
+    d = float(np.clip(diameter_px, 16, 2000))
+    dq = max(16, int(round(d / 8)) * 8)
+    # Impressions someone files as an official stamp are mostly legible: a clerk re-stamps a blank one.
+    condition = str(rng.choice(stamps.CONDITIONS, p=IMPRESSION_CONDITIONS))
+    return render_stamp(design, rng, dq, 0.0, condition), d / dq
+
+
 def impression(design: StampDesign, rng: np.random.Generator, diameter_px: float, rotation_deg: float,
                clutter: bool = True, other_stamp_probability: float = 0.0) -> np.ndarray:
     """render_stamp + place_on_paper with the design's ink (sometimes another pad's ink colour): (H, W, 3) uint8 BGR.
     ``other_stamp_probability``: see :func:`place_on_paper` (the evaluation sets are made without it)."""
-    d = float(np.clip(diameter_px, 16, 2000))
-    # the rubber is drawn at a diameter rounded to 8 px and upright, so render_stamp's template cache serves
-    # every impression; turning and the last few per cent of size are one warp of the inked result
-    dq = max(16, int(round(d / 8)) * 8)
-    # Impressions someone files as an official stamp are mostly legible: a clerk re-stamps a blank one.
-    condition = str(rng.choice(stamps.CONDITIONS, p=IMPRESSION_CONDITIONS))
-    cov = render_stamp(design, rng, dq, 0.0, condition)
-    cov = _rotate_scale(cov, float(rotation_deg), d / dq)
+    inked, scale = _inked_upright(design, rng, diameter_px)
+    cov = _rotate_scale(inked, float(rotation_deg), scale)
     if rng.random() < 0.06:
         cov = _partial(cov, rng)
     if rng.random() < 0.04:

@@ -145,12 +145,13 @@ def fit_overlay(features: dict[int, np.ndarray], base, anisotropy_weights=ANISOT
         scores += list(genuine) + list(remade)
         labels += [1] * len(genuine) + [0] * len(remade)
         offsets += [threshold] * (len(genuine) + len(remade))
+        pair = _pair_column(rows)
         report[f"k{k}"] = {
             "queries": {name: int((rows[:, 0] == i).sum()) for i, name in enumerate(LABELS)},
             **{name: dict(zip(("eer_remade", "eer_other"), (round(v, 4) for v in _eers(rows, score))))
                for name, score in (("fused", fused), ("encoder_alone", rows[:, 1]),
                                    ("overlay_alone", -np.sqrt(rows[:, 2])))
-               + ((("pair_alone", _pair_column(rows)),) if _pair_column(rows) is not None else ())},
+               + ((("pair_alone", pair),) if pair is not None else ())},
         }
     slope, intercept = fit_calibration(scores, labels, offsets)
     band = float(np.log(0.65 / 0.35) / max(slope, 1e-6))

@@ -92,7 +92,8 @@ def cached_pairs(path: Path, seed: int, designs: int, canvas: int, workers: int,
 
     started = time.perf_counter()
     with get_context("spawn").Pool(max(1, workers)) as pool:
-        results = [r for r in pool.imap(_pairs_worker, [(seed, i, canvas, other_stamp_share) for i in range(designs)], chunksize=8)
+        jobs = [(seed, i, canvas, other_stamp_share) for i in range(designs)]
+        results = [r for r in pool.imap(_pairs_worker, jobs, chunksize=8)
                    if r is not None]
     pairs, labels = np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
     path.parent.mkdir(parents=True, exist_ok=True)
