@@ -252,21 +252,73 @@ def chroma_and_hue(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return chroma, hue
 
 
+def _hue_histogram(hue: np.ndarray, weight: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """``(180,) float64``: ``weight`` per hue, circularly smoothed with a Gaussian of ``sigma`` hue units (its
+    maximum is the ink's mode; a box filter's flat top put it at the top's edge, up to 6 units off)."""
+    histogram = np.bincount(hue.ravel(), weights=weight.ravel(), minlength=180)[:180]
+    offsets = np.arange(-3 * int(np.ceil(sigma)), 3 * int(np.ceil(sigma)) + 1)
+    smooth = np.zeros(180)
+    for offset, k in zip(offsets, np.exp(-0.5 * (offsets / sigma) ** 2)):
+        smooth += k * np.roll(histogram, offset)
+    return smooth
+
+
 def dominant_hue(hue: np.ndarray, weight: np.ndarray) -> int:
     """The hue (0-180) carrying the most ``weight``, from a circularly smoothed histogram."""
-    histogram = np.bincount(hue.ravel(), weights=weight.ravel(), minlength=180)[:180]
-    smooth = np.zeros(180)
-    for offset in range(-6, 7):
-        smooth += np.roll(histogram, offset)
-    return int(np.argmax(smooth))
+    return int(np.argmax(_hue_histogram(hue, weight)))
+
+
+def hue_peaks(hue: np.ndarray, weight: np.ndarray, min_share: float = 0.2, min_gap: int = HUE_TOLERANCE,
+              limit: int = 3) -> list[int]:
+    """The hues (0-180) of the inks in a crop, strongest first: local maxima of the smoothed ``weight``
+    histogram holding at least ``min_share`` of the strongest one, more than ``min_gap`` apart.
+    The first is :func:`dominant_hue`."""
+    smooth = _hue_histogram(hue, weight)
+    peaks: list[int] = []
+    for h in np.argsort(-smooth, kind="stable"):
+        if smooth[h] <= 0 or smooth[h] < min_share * smooth[peaks[0] if peaks else h] or len(peaks) == limit:
+            break
+        near = [(h + d) % 180 for d in (-3, -2, -1, 1, 2, 3)]
+        if all(abs(_hue_offset(p, int(h))) > min_gap for p in peaks) and smooth[h] >= smooth[near].max():
+            peaks.append(int(h))
+    return peaks
+
+
+def _hue_offset(centre: int, hue):
+    """Signed circular hue difference ``hue - centre`` in ``[-90, 90)`` (scalar or array)."""
+    return (np.asarray(hue, np.int16) - centre + 90) % 180 - 90
+
+
+def hue_window(hue: np.ndarray, weight: np.ndarray, centre: int, peaks: list[int]) -> tuple[int, int]:
+    """``(low, high)`` hue offsets around ``centre`` that its ink takes: +-:data:`HUE_TOLERANCE`, but never past the
+    histogram's valley toward another ink's peak (``peaks``) less than twice that far away.
+
+    Two stamp-pad inks can lie 15-25 hue units apart (teal and blue); where they cross, and along the other's
+    blurred edges, their pixels take hues in between, and a fixed window lets that stray ink in.
+    """
+    smooth = _hue_histogram(hue, weight)
+    low, high = -HUE_TOLERANCE, HUE_TOLERANCE
+    for peak in peaks:
+        offset = int(_hue_offset(centre, peak))
+        if offset == 0 or abs(offset) > 2 * HUE_TOLERANCE:
+            continue
+        between = np.arange(1, abs(offset)) * np.sign(offset)
+        valley = int(between[np.argmin(smooth[(centre + between) % 180])])
+        if offset > 0:
+            high = min(high, valley)
+        else:
+            low = max(low, valley)
+    return low, high
 
 
 def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pipeline="stamp")) -> tuple[np.ndarray, str]:
     """Any 8-bit crop -> ``(ink (H, W) float32 in [0, 1], how)`` with ``how`` = ``"colour"`` or ``"black"``.
 
-    A coloured stamp is taken from its colour alone: chroma within :data:`HUE_TOLERANCE` of the
-    crop's dominant ink hue, Otsu with hysteresis, so black text, table rules and a signature of
-    another hue under it drop out (gaps the print leaves are bridged).  A black (or grey-scanned)
+    A coloured stamp is taken from its colour alone: chroma within :data:`HUE_TOLERANCE` of its ink's
+    hue (never past the valley toward another ink's hue, :func:`hue_window`), Otsu with hysteresis, so
+    black text, table rules and a signature or stamp of another hue under it drop out (gaps the print
+    leaves are bridged).  When the crop holds several inks (:func:`hue_peaks`), the one whose ink
+    fills the crop's frame is the stamp (:func:`_framing`), not the one with the most colour.  A black (or grey-scanned)
     stamp falls back to darkness with Otsu and printed rule lines erased; :func:`stamp_body` then
     drops what lies away from the stamp in either case.
     """
@@ -275,24 +327,19 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
         chroma, hue = chroma_and_hue(denoise(bgr, config.denoise_ksize))
         if float(np.percentile(chroma, 99.5)) >= MIN_STAMP_CHROMA:
             strong = chroma > MIN_STAMP_CHROMA
-            centre = dominant_hue(hue[strong], chroma[strong])
-            distance = np.abs(hue.astype(np.int16) - centre)
-            distance = np.minimum(distance, 180 - distance)
-            chroma = np.where(distance <= HUE_TOLERANCE, chroma, 0.0).astype(np.float32)
-            levels = np.clip(chroma, 0, 255).astype(np.uint8)
-            strong, threshold = otsu_binarize(255 - levels)
-            # Hysteresis: faint strokes (thin text, a dry side of the pad) stay when they touch firm ink;
-            # faint colour on its own (JPEG fringes around black print) does not.
-            weak = (levels >= max(0.45 * (255 - threshold), 18)).astype(np.uint8)
-            count, labels = cv2.connectedComponents(weak, connectivity=8)
-            anchored = np.zeros(count, bool)
-            anchored[np.unique(labels[strong > 0])] = True
-            anchored[0] = False
-            mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
-            mask = remove_specks(mask, int(config.min_component_frac * mask.size))
             dark, _ = otsu_binarize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))  # stamp and print alike
-            if _enough_colour_ink(mask, dark, config):
-                ink = normalize_ink(chroma, mask)
+            found = []
+            peaks = hue_peaks(hue[strong], chroma[strong])
+            for centre in peaks:
+                window = hue_window(hue[strong], chroma[strong], centre, peaks)
+                mask, levels = _colour_ink_mask(chroma, hue, centre, window, config)
+                if _enough_colour_ink(mask, dark, config):
+                    found.append((mask, levels))
+            if found:
+                # Another stamp often overlaps this one in another ink (documents collect stamps), and may carry more
+                # colour; the crop is framed on its own stamp, so the ink that fills the frame is the one to take.
+                mask, levels = max(found, key=lambda m: _framing(m[0]))
+                ink = normalize_ink(levels, mask)
                 return _fill_under_print(ink, dark, mask), "colour"
             # a dark, barely coloured ink (brown-black) just over the chroma floor: its colour finds nothing,
             # its darkness does
@@ -301,6 +348,35 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
     mask = remove_specks(remove_rule_lines(mask), int(config.min_component_frac * mask.size))
     darkness = 255.0 - gray.astype(np.float32)
     return normalize_ink(darkness, mask), "black"
+
+
+def _colour_ink_mask(chroma: np.ndarray, hue: np.ndarray, centre: int, window: tuple[int, int],
+                     config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of hue ``centre`` (offsets ``window``, see :func:`hue_window`): ``(mask (H, W) uint8 0/255, chroma
+    of that hue (H, W) float32, 0 elsewhere)``; Otsu on its chroma with hysteresis."""
+    offset = _hue_offset(centre, hue)
+    selected = np.where((offset >= window[0]) & (offset <= window[1]), chroma, 0.0).astype(np.float32)
+    levels = np.clip(selected, 0, 255).astype(np.uint8)
+    strong, threshold = otsu_binarize(255 - levels)
+    # Hysteresis: faint strokes (thin text, a dry side of the pad) stay when they touch firm ink;
+    # faint colour on its own (JPEG fringes around black print) does not.
+    weak = (levels >= max(0.45 * (255 - threshold), 18)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8)
+    anchored = np.zeros(count, bool)
+    anchored[np.unique(labels[strong > 0])] = True
+    anchored[0] = False
+    mask = np.where(anchored[labels], 255, 0).astype(np.uint8)
+    return remove_specks(mask, int(config.min_component_frac * mask.size)), selected
+
+
+def _framing(mask: np.ndarray) -> float:
+    """How well an ink fills the crop's frame: the share of the crop covered by the box of its middle 96 % of ink
+    pixels along each axis (a stamp the crop was cut around spans it; another stamp's edge across one side does not)."""
+    ys, xs = np.nonzero(mask)
+    height, width = mask.shape
+    x0, x1 = np.percentile(xs, (2, 98))
+    y0, y1 = np.percentile(ys, (2, 98))
+    return float((x1 - x0 + 1) * (y1 - y0 + 1) / (width * height))
 
 
 def _enough_colour_ink(mask: np.ndarray, dark: np.ndarray, config: PreprocessConfig) -> bool:

@@ -74,6 +74,53 @@ def test_another_colour_in_the_crop_is_left_out():
     assert how == "colour" and ink[40, 40] == 0 and ink.max() > 0
 
 
+OTHER_SEAL = StampDesign(kind="seal", shape="round", width_mm=40, height_mm=40, ring_text="NORTHERN FREIGHT CO *",
+                         lines=("PAID",), emblem="star", inner_ring_mm=0.6, ink_bgr=(40, 40, 200), seed=3)
+
+
+def crop_under_another_stamp(other_ink, offset=(125, 125), weight=2.5) -> tuple[np.ndarray, np.ndarray]:
+    """SEAL's crop with a bolder stamp of ``other_ink`` pressed across its lower right corner; also SEAL's own
+    coverage in the crop's frame (where its ink is)."""
+    crop = stamped_crop()
+    rubber = render_stamp(OTHER_SEAL, np.random.default_rng(1), 220, 20.0)
+    rubber = np.clip(weight * cv2.dilate(rubber, np.ones((3, 3), np.uint8)), 0, 1)  # heavy ink: more colour mass
+    h, w = rubber.shape
+    page = np.full((crop.shape[0] + 2 * h, crop.shape[1] + 2 * w, 3), 255, np.uint8)
+    page[h:h + crop.shape[0], w:w + crop.shape[1]] = crop
+    composite_ink(page, rubber, other_ink, w + offset[0], h + offset[1])
+    crop = page[h:h + crop.shape[0], w:w + crop.shape[1]].copy()
+    own = np.zeros(crop.shape[:2], np.float32)
+    coverage = render_stamp(SEAL, np.random.default_rng(0), 220, 0.0)
+    own[20:20 + coverage.shape[0], 20:20 + coverage.shape[1]] = coverage
+    return crop, own
+
+
+def test_a_bolder_stamp_of_another_ink_across_a_corner_is_not_taken_for_the_stamp():
+    crop, own = crop_under_another_stamp(other_ink=(40, 40, 200))  # red, where the seal is blue
+    chroma, hue = chroma_and_hue(crop)
+    red = (chroma > 60) & ((hue < 10) | (hue > 170))
+    assert red.sum() > (chroma > 60).sum() / 2  # the red stamp carries most of the crop's colour
+    ink, how = stamp_ink(crop, CONFIG)
+    inside = own > 0.3
+    assert how == "colour"
+    assert (ink[inside] > 0).mean() > 0.6 and (ink[red & ~inside] > 0).mean() < 0.05
+
+
+def test_a_near_hue_ink_crossing_the_stamp_stays_out():
+    """Two stamp-pad inks 15-25 hue units apart (teal over blue, as on real invoices): the hues in between, where
+    they cross and along the other's edges, must not let the other stamp into this one's ink."""
+    teal = (140, 120, 20)
+    crop, own = crop_under_another_stamp(other_ink=teal, weight=1.0)
+    chroma, hue = chroma_and_hue(crop)
+    teal_hue = int(hue[chroma > 60][np.abs(hue[chroma > 60].astype(int) - 90) < 10].mean())
+    seal_hue = int(np.median(hue[(own > 0.5) & (chroma > 60)]))
+    assert 12 <= abs(seal_hue - teal_hue) <= 25  # close enough for a fixed +-14 window to reach into the teal
+    ink, how = stamp_ink(crop, CONFIG)
+    other_only = (chroma > 60) & (np.abs(hue.astype(int) - teal_hue) <= 4) & (own < 0.05)
+    assert how == "colour" and other_only.sum() > 500
+    assert (ink[other_only] > 0).mean() < 0.05 and (ink[own > 0.3] > 0).mean() > 0.6
+
+
 def test_any_rotation_lands_on_the_same_scale_and_centre():
     upright = preprocess_stamp(stamped_crop(rotation=0), CONFIG)
     turned = preprocess_stamp(stamped_crop(rotation=73), CONFIG)
