@@ -340,10 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "or layouts (ocr)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
-    synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3],
+    synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4],
                        help="documents: page generator version (1: what the shipped detector was trained on; 2: + script-font"
                             " and line-art logos, handwritten dates and form entries, larger and fainter signatures; 3: + invoices'"
-                            " dense and coloured tables, totals boxes, barcodes)")
+                            " dense and coloured tables, totals boxes, barcodes; 4: + printed crests and seal-like badges)")
     synth.add_argument("--signatures", default="", help="a labelled signature set to take real signatures from")
     synth.add_argument("--signature-card", default="models/signature_encoder.json",
                        help="only this card's training writers are taken from --signatures")

@@ -435,6 +435,19 @@ def test_train_detector_runs_end_to_end(tmp_path):
     assert cli.main(["train", "detector-ensemble", "--members", str(out), str(wide), "--out", str(tmp_path / "bad"),
                      *ensemble_args]) == 2
     assert not (tmp_path / "bad").exists()
+    # fine-tuning starts from one member of an ensemble (the shipped models/ is one); a member it lacks is refused
+    member_args = ["--pages", "4", "--val-pages", "2", "--steps", "1", "--batch", "2", "--lr", "0", "--crop", "128",
+                   "--long-side", "320", "--workers", "1", "--cache", str(tmp_path / "cache"), "--generator-version", "2",
+                   "--log-every", "1", "--page-seed", "7", "--init-from", str(joined)]
+    assert cli.main(["train", "detector", *member_args, "--init-member", "1", "--out", str(tmp_path / "from-member"),
+                     "--run-dir", str(tmp_path / "run-member")]) == 0
+    from_member = load_detector(tmp_path / "from-member", runtime="keras")
+    assert from_member.card.training["init_from"] == load_detector(other).version
+    started = zip(from_member.model.trainable_weights, load_detector(other, runtime="keras").model.trainable_weights)
+    assert all(np.allclose(a.numpy(), b.numpy()) for a, b in started), "learning rate 0: member 1's weights"
+    assert cli.main(["train", "detector", *member_args, "--init-member", "2", "--out", str(tmp_path / "bad"),
+                     "--run-dir", str(tmp_path / "run-bad")]) == 2
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.fixture(scope="module")

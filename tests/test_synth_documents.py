@@ -175,3 +175,40 @@ def test_printing_in_colour_restores_the_black_print_layer():
     assert canvas.ink is black_layer and np.asarray(black_layer).max() == 0
     layer, colour = canvas.colour_layers[-1]
     assert colour == (200, 30, 30) and np.asarray(layer).max() == 255
+
+
+def test_generator_version_4_prints_crests_and_badges_unlabelled_and_version_3_pages_are_unchanged():
+    import pytest
+
+    from stampauth.synth import documents
+
+    before = [generate_page(np.random.default_rng([23, index]), None, long_side=400, version=3) for index in range(3)]
+    drawn = []
+    crest, badge = documents._crest, documents._printed_badge
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "_crest", lambda canvas, *a: drawn.append(len(canvas.colour_layers)) or crest(canvas, *a))
+        patch.setattr(documents, "_printed_badge", lambda canvas, *a: drawn.append(len(canvas.colour_layers)) or badge(canvas, *a))
+        for index in range(3):
+            again = generate_page(np.random.default_rng([23, index]), None, long_side=400, version=3)
+            assert np.array_equal(again.image, before[index].image) and again.marks == before[index].marks
+        assert not drawn, "version 3 draws no crests or badges"
+        for index in range(30):
+            generate_page(np.random.default_rng([23, index]), None, long_side=400, version=4)
+    assert len(drawn) >= 4, drawn
+
+
+def test_printed_crests_and_badges_are_solid_and_in_more_than_one_colour():
+    """The hard negatives that printed logos are: solid fills, two or more colours (a rubber stamp prints one ink)."""
+    from stampauth.synth import documents
+
+    for draw, seed in [(documents._crest, 1), (documents._printed_badge, 2), (documents._printed_badge, 5)]:
+        for attempt in range(10):  # a badge skips designs without a frame to fill; another draw brings one
+            canvas = documents._Canvas(300, 300, 150)
+            draw(canvas, np.random.default_rng([seed, attempt]), 20, 20, 120)
+            if canvas.colour_layers:
+                break
+        layers = [np.asarray(layer) > 127 for layer, _ in canvas.colour_layers]
+        colours = {colour for _, colour in canvas.colour_layers}
+        inked = np.logical_or.reduce(layers)
+        assert len(colours) >= 1 and inked.sum() > 0.25 * 120 * 120, (draw.__name__, inked.sum())
+        assert len(colours) >= 2 or draw is documents._printed_badge  # a knocked-out badge prints one solid colour

@@ -32,8 +32,10 @@ PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a m
 # trained on (the default). 2: + logos set in printed script fonts, black line-art logos, handwritten dates and
 # form entries (unlabelled), larger and fainter signatures (an experiment; see models/MODEL_CARD.md). 3: version 2
 # + more invoices and the print they carry (dense tables of figures, tables and headings printed in colour, boxed
-# totals, barcodes and 2-D codes), all unlabelled: a detector must not call a dense coloured table a stamp.
-GENERATOR_VERSIONS = (1, 2, 3)
+# totals, barcodes and 2-D codes), all unlabelled: a detector must not call a dense coloured table a stamp. 4:
+# version 3 + printed crests and seal-like badges (solid fills, two to four colours, lettering knocked out in white)
+# among the letterhead emblems, unlabelled: a detector must not call a printed round logo a stamp.
+GENERATOR_VERSIONS = (1, 2, 3, 4)
 DEFAULT_GENERATOR_VERSION = 1
 
 
@@ -326,6 +328,115 @@ def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
         canvas.colour_layers.append((layer, colour))
 
 
+def _enclosed(outline: np.ndarray) -> np.ndarray:
+    """``(h, w) uint8`` 0/255 line art -> the same with every area its lines enclose filled."""
+    h, w = outline.shape
+    flood = cv2.copyMakeBorder(outline, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 255)
+    return cv2.bitwise_or(outline, cv2.bitwise_not(flood[1:-1, 1:-1]))
+
+
+def _paste_colour(canvas: _Canvas, part: np.ndarray, x: int, y: int, colour) -> None:
+    layer = Image.new("L", (canvas.width, canvas.height), 0)
+    layer.paste(Image.fromarray(part), (x, y))
+    canvas.colour_layers.append((layer, tuple(int(c) for c in colour)))
+
+
+def _printed_badge(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+    """A printed round or oval logo that looks like a seal (ring text, a star, a picture) but was printed, not
+    stamped: crisp, solid fills and two or three colours, often knocked out of a solid disc (lettering in paper
+    white). Rubber stamps print one ink and rarely fill large areas; this is the hard negative for that."""
+    from stampauth.synth.stamps import _draw_design, random_design
+
+    design = random_design(rng)
+    lines = (_draw_design(design, float(size)) > 0.5).astype(np.uint8) * 255
+    h, w = lines.shape
+    if x + w >= canvas.width or y + h >= canvas.height or not lines.any():
+        return
+    body = _enclosed(lines)
+    if np.count_nonzero(body) < 3 * np.count_nonzero(lines):  # no frame to fill (a text or signature block)
+        return
+    dark, light = rng.integers(0, 110, size=3), rng.integers(70, 215, size=3)  # a fill that shows as a colour
+    style = rng.random()
+    if style < 0.4:  # a solid disc, the lettering knocked out in paper white
+        _paste_colour(canvas, cv2.bitwise_and(body, cv2.bitwise_not(lines)), x, y, dark)
+    elif style < 0.75:  # a tinted fill under lettering of another colour
+        _paste_colour(canvas, body, x, y, light)
+        _paste_colour(canvas, lines, x, y, dark)
+    else:  # rings in one colour, the centre's lettering and picture in another
+        yy, xx = np.mgrid[0:h, 0:w]
+        inner = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2 < rng.uniform(0.35, 0.6)
+        _paste_colour(canvas, np.where(inner, 0, lines).astype(np.uint8), x, y, dark)
+        _paste_colour(canvas, np.where(inner, lines, 0).astype(np.uint8), x, y, rng.integers(0, 200, size=3))
+        if rng.random() < 0.5:
+            _paste_colour(canvas, np.where(inner, cv2.bitwise_and(body, cv2.bitwise_not(lines)), 0).astype(np.uint8),
+                          x, y, light)
+
+
+def _crest(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
+    """A printed coat of arms or shield logo: a shield divided into tinctures, a charge (star, cross, chevron,
+    initials) on it, an outline, sometimes a scroll with a motto under it; two to four solid colours."""
+    w, h = size, int(size * rng.uniform(1.05, 1.3))
+    scroll_h = int(h * 0.28) if rng.random() < 0.5 else 0
+    if x + w + size // 3 >= canvas.width or y + h + scroll_h >= canvas.height:
+        return
+    shield = np.zeros((h + scroll_h, w), np.uint8)
+    t = np.linspace(0, np.pi / 2, 24)
+    top = int(h * rng.uniform(0.0, 0.08))
+    pts = [(0, top), (w - 1, top)] + [(int(w / 2 + (w / 2 - 1) * np.cos(a)), int(h * 0.55 + h * 0.44 * np.sin(a))) for a in t] \
+        + [(int(w / 2 - (w / 2 - 1) * np.cos(a)), int(h * 0.55 + h * 0.44 * np.sin(a))) for a in t[::-1]]
+    cv2.fillPoly(shield, [np.int32(pts)], 255)
+    colours = [rng.integers(0, 230, size=3) for _ in range(3)]
+    charge = np.zeros_like(shield)
+    cx, cy, r = w // 2, int(h * 0.45), int(w * rng.uniform(0.18, 0.3))
+    kind = rng.integers(4)
+    if kind == 0:
+        star = [(cx + r * np.cos(np.pi / 2 + k * np.pi / 5) * (1 if k % 2 == 0 else 0.42),
+                 cy - r * np.sin(np.pi / 2 + k * np.pi / 5) * (1 if k % 2 == 0 else 0.42)) for k in range(10)]
+        cv2.fillPoly(charge, [np.int32(star)], 255)
+    elif kind == 1:
+        arm = max(2, r // 3)
+        cv2.rectangle(charge, (cx - arm, cy - r), (cx + arm, cy + r), 255, -1)
+        cv2.rectangle(charge, (cx - r, cy - arm), (cx + r, cy + arm), 255, -1)
+    elif kind == 2:
+        cv2.polylines(charge, [np.int32([(int(w * 0.1), int(h * 0.65)), (cx, int(h * 0.3)), (int(w * 0.9), int(h * 0.65))])],
+                      False, 255, max(2, w // 9))
+    else:
+        layer = Image.fromarray(charge)
+        font = fonts.random_font(rng, max(8, int(r * 1.6)), "bold")
+        ImageDraw.Draw(layer).text((cx, cy), _word(rng)[:int(rng.integers(1, 3))].upper(), font=font, fill=255, anchor="mm")
+        charge = np.asarray(layer).copy()
+    charge = cv2.bitwise_and(charge, shield)
+    knocked_out = rng.random() < 0.4  # the charge left in paper white, not printed over the fields
+    fill = cv2.bitwise_and(shield, cv2.bitwise_not(charge)) if knocked_out else shield
+    division = rng.integers(4)  # plain, halves side by side, a chief above, quarters
+    half = np.zeros_like(shield)
+    if division == 1:
+        half[:, : w // 2] = 255
+    elif division == 2:
+        half[: int(h * 0.45)] = 255
+    elif division == 3:
+        half[: h // 2, : w // 2] = 255
+        half[h // 2:, w // 2:] = 255
+    _paste_colour(canvas, cv2.bitwise_and(fill, cv2.bitwise_not(half)), x, y, colours[0])
+    if division:
+        _paste_colour(canvas, cv2.bitwise_and(fill, half), x, y, colours[1])
+    if not knocked_out:
+        _paste_colour(canvas, charge, x, y, colours[2])
+    outline = cv2.morphologyEx(shield, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    if rng.random() < 0.7:
+        outline = cv2.dilate(outline, np.ones((max(1, w // 40), max(1, w // 40)), np.uint8))
+        _paste_colour(canvas, outline, x, y, rng.integers(0, 90, size=3))
+    if scroll_h:
+        scroll = Image.new("L", (w + size // 3, scroll_h), 0)
+        draw = ImageDraw.Draw(scroll)
+        draw.rounded_rectangle((0, scroll_h // 6, w + size // 3 - 1, scroll_h - 1), radius=scroll_h // 3, outline=255,
+                               width=max(1, w // 40))
+        font = fonts.random_font(rng, max(7, int(scroll_h * 0.45)), str(rng.choice(["serif", "sans"])))
+        draw.text(((w + size // 3) // 2, int(scroll_h * 0.58)), _word(rng).upper(), font=font, fill=255, anchor="mm")
+        _paste_colour(canvas, np.asarray(scroll), x - size // 6, y + h, rng.integers(0, 120, size=3))
+
+
 _MONTHS = ["Jan", "Feb", "March", "April", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec"]
 
 
@@ -571,7 +682,9 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
     if rng.random() < 0.4:  # a colourful emblem or clip-art, often top right as on letterheads
         size = px(rng.uniform(30, 80))
         ex = x1 - size if rng.random() < 0.6 else int(rng.uniform(x0, x1 - size))
-        if rng.random() < 0.5:
+        if version >= 4 and rng.random() < 0.5:  # printed crests and seal-like badges
+            (_crest if rng.random() < 0.45 else _printed_badge)(canvas, rng, ex, y, size)
+        elif rng.random() < 0.5:
             _emblem(canvas, rng, ex, y, size)
         else:
             _clip_art(canvas, rng, ex, y, size, version)
@@ -691,6 +804,15 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
         canvas.text((canvas.width // 2, canvas.height - px(30)), f"- {rng.integers(1, 9)} -", small_font)
     if rng.random() < 0.3:
         _vertical_number(canvas, rng)
+    if version >= 4 and rng.random() < 0.25 and y < canvas.height - px(70):
+        # certification and association badges in the footer, as invoices carry them
+        bx = int(rng.uniform(x0, (x0 + x1) / 2))
+        for _ in range(int(rng.integers(1, 4))):
+            size = px(rng.uniform(22, 45))
+            if bx + size > x1:
+                break
+            (_crest if rng.random() < 0.3 else _printed_badge)(canvas, rng, bx, canvas.height - px(20) - size, size)
+            bx += int(size * rng.uniform(1.3, 2.0))
     return _Layout(slots, y, hand_slots)
 
 

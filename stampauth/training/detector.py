@@ -228,11 +228,15 @@ def train(args) -> dict:
     model = detector_model(widths)
     init_version = None
     if args.init_from:  # fine-tuning: start from a trained detector's weights (a checkpoint in --run-dir still wins)
-        from stampauth.modeling.card import load_keras_model
+        from stampauth.errors import InvalidInput
 
-        source = Path(args.init_from)
-        model.set_weights(load_keras_model(source / f"{DETECTOR_FILE}.keras").get_weights())
-        init_version = DetectorCard.from_json((source / f"{DETECTOR_FILE}.json").read_text()).version
+        members = _detector_members(Path(args.init_from))
+        if not 0 <= args.init_member < len(members):
+            raise InvalidInput(f"--init-member {args.init_member}: {args.init_from} holds {len(members)} detector(s); "
+                               f"give 0 to {len(members) - 1}")
+        card, source_model = members[args.init_member]
+        model.set_weights(source_model.get_weights())
+        init_version = card.version
         log.info("starting from the weights of %s", init_version)
     optimizer, step_var, train_seconds, manager = resumable_run(model, args.lr, args.steps, min(300, args.steps // 10),
                                                                 args.run_dir)
@@ -397,7 +401,7 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-pages", type=int, default=200, help="synthetic pages the thresholds are chosen on")
     parser.add_argument("--val-seed", type=int, default=8,
                         help="their seed (8: the validation pages of a training run with the default --seed 7)")
-    parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3],
+    parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3, 4],
                         help="page generator of the validation pages (default: the newest)")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
 
@@ -420,7 +424,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--long-side", type=int, default=640)
     parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
-    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3],
+    parser.add_argument("--init-member", type=int, default=0,
+                        help="when --init-from holds an ensemble (the shipped models/ does): which member to start from")
+    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); 1 made the shipped weights")
     parser.add_argument("--widths", default=",".join(map(str, DEFAULT_WIDTHS)),
                         help="channels at strides 2, 4, 8, 16, 32 (the shipped members: the default; a wider model "
