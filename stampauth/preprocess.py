@@ -236,6 +236,17 @@ def dump_stages(debug: dict, directory: str | Path, prefix: str = "") -> list[Pa
 # --------------------------------------------------------------------------------------------------
 # Stamps: the ink of one colour, on a square canvas that any rotation keeps whole
 
+# Bumped when a pipeline's output changes for crops it handled before, so that stored embeddings are recomputed
+# (the model's version alone does not change then); "" = as the shipped models were trained. Stamp "ink2"
+# (2026-12-07): the ink that fills the frame among several, hue windows stopping at a near ink's valley.
+PIPELINE_REVISIONS = {"signature": "", "stamp": "ink2"}
+
+
+def pipeline_revision(config: PreprocessConfig) -> str:
+    """The revision of ``config.pipeline``'s code (:data:`PIPELINE_REVISIONS`)."""
+    return PIPELINE_REVISIONS.get(config.pipeline, "")
+
+
 MIN_STAMP_CHROMA = 28.0  # below this (0-255 scale) a crop has no coloured ink worth separating: treat as black
 HUE_TOLERANCE = 14  # OpenCV hue units (0-180): how far from the stamp's dominant hue its ink may stray
 

@@ -152,7 +152,7 @@ class StampAuth:
         # shared by the tenant views (specimen ids are unique)
         self._overlay_cache = ArrayCache(self.OVERLAY_CACHE_BYTES)
         # one per replica, shared by the tenant views (for_tenant copies the reference)
-        self.identifier = Identifier(store, {k: e.version for k, e in encoders.items()},
+        self.identifier = Identifier(store, {k: e.embedding_version for k, e in encoders.items()},
                                      {k: e.card.embedding_dim for k, e in encoders.items()}) if store is not None else None
 
     @classmethod
@@ -238,21 +238,21 @@ class StampAuth:
         return embeddings, sizes
 
     def refresh_stale_embeddings(self, kind: str) -> int:
-        """Recompute embeddings made by another model version from the stored images."""
+        """Recompute embeddings made by another model version (or preprocessing revision) from the stored images."""
         encoder = self.encoders[kind]
-        stale = self.store.stale_specimens(kind, encoder.version)
+        stale = self.store.stale_specimens(kind, encoder.embedding_version)
         for specimen_id in stale:
             content = self.store.specimen_content(specimen_id)
             embedding = encoder.embed(encoder.preprocess(self._decode(content, "stored specimen")))[0]
-            self.store.update_embedding(specimen_id, embedding, encoder.version)
+            self.store.update_embedding(specimen_id, embedding, encoder.embedding_version)
         if stale:
-            log.info("re-embedded %d %s specimens with model %s", len(stale), kind, encoder.version)
+            log.info("re-embedded %d %s specimens with %s", len(stale), kind, encoder.embedding_version)
         return len(stale)
 
     def _references(self, identity_id: str, kind: str) -> tuple[list[str], np.ndarray]:
         encoder = self.encoder(kind)
         stored = self.store.reference_embeddings(identity_id, kind)
-        if any(item.model_version != encoder.version for item in stored):
+        if any(item.model_version != encoder.embedding_version for item in stored):
             self.refresh_stale_embeddings(kind)  # never compare across model versions
             stored = self.store.reference_embeddings(identity_id, kind)
         if not stored:
@@ -288,7 +288,7 @@ class StampAuth:
             embeddings, sizes = self.embed_bytes(
                 kind, [specimens[i].content for i in indices], [f"{field_prefix}[{i}].image" for i in indices]
             )
-            version = self.encoders[kind].version
+            version = self.encoders[kind].embedding_version
             for row, index in enumerate(indices):
                 specimen = specimens[index]
                 prepared[index] = NewSpecimen(

@@ -78,3 +78,26 @@ def test_annotation_shows_a_decision_with_references_not_the_no_reference_one():
     shown = shown_verifications([MarkVerification(0, mark, "jansen", none), MarkVerification(0, mark, "acme", seal),
                                  MarkVerification(0, mark, "other", lower), MarkVerification(1, mark, "jansen", none)])
     assert shown[0].identity_id == "acme" and shown[1].decision.verdict is Verdict.NO_REFERENCE
+
+
+def test_stamp_embeddings_made_before_the_ink_separation_changed_are_recomputed(tmp_path):
+    """The stamp model's version did not change when its preprocessing did (revision "ink2"): embeddings stored
+    under the bare model version were made from other ink and must be recomputed, not compared."""
+    import cv2
+
+    from stampauth.synth.stamp_sets import impression, verification_design
+
+    stamp_encoder = load_encoder("stamp")
+    assert stamp_encoder.embedding_version == f"{stamp_encoder.version}+ink2"
+    assert load_encoder("signature").embedding_version == load_encoder("signature").version
+    rng = np.random.default_rng(5)
+    image = cv2.imencode(".png", impression(verification_design(rng), rng, 150, 0.0, clutter=False))[1].tobytes()
+    store = open_store(f"sqlite:///{tmp_path / 'refs.db'}")
+    made_before = NewSpecimen("stamp", image, hashlib.sha256(image).hexdigest(), 10, 10,
+                              np.ones(128, np.float32) / np.sqrt(128), stamp_encoder.version)
+    store.create_identity("registry", "", {}, [made_before])
+    core = StampAuth(store, {"stamp": stamp_encoder})
+    assert core.refresh_stale_embeddings("stamp") == 1
+    stored = store.reference_embeddings("registry", "stamp")[0]
+    assert stored.model_version == stamp_encoder.embedding_version
+    assert not np.allclose(stored.embedding, made_before.embedding)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stampauth.errors import FailedPrecondition
-from stampauth.preprocess import PreprocessConfig, preprocess_any, rotation_views
+from stampauth.preprocess import PreprocessConfig, pipeline_revision, preprocess_any, rotation_views
 from stampauth.scoring import ScoringConfig
 
 MODEL_FILES = {"signature": "signature_encoder", "stamp": "stamp_encoder"}
@@ -139,6 +139,14 @@ class MarkEncoder:
     @property
     def version(self) -> str:
         return self.card.version
+
+    @property
+    def embedding_version(self) -> str:
+        """What a stored embedding was made with: the model's version, plus the preprocessing's revision where it
+        changed since the model shipped (:func:`stampauth.preprocess.pipeline_revision`). Stored embeddings of
+        another embedding version are recomputed from the stored images, so none is compared across either."""
+        revision = pipeline_revision(self.card.preprocess)
+        return f"{self.card.version}+{revision}" if revision else self.card.version
 
     @property
     def overlay(self):
