@@ -293,14 +293,8 @@ def _clip_art(canvas: _Canvas, rng, x: int, y: int, size: int, version: int = 1)
             canvas.draw.text((x + w + size // 8, y + size // 5), "".join(_word(rng)[:1].upper() for _ in range(int(rng.integers(2, 4)))),
                              font=font, fill=0, stroke_width=max(1, size // 30), stroke_fill=255)
         return
-    flood = cv2.copyMakeBorder(outline, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    mask = np.zeros((h + 4, w + 4), np.uint8)
-    cv2.floodFill(flood, mask, (0, 0), 255)
-    filled = cv2.bitwise_or(outline, cv2.bitwise_not(flood[1:-1, 1:-1]))  # outline + enclosed areas
-    for part, colour in ((filled, rng.integers(60, 255, size=3)), (outline, rng.integers(0, 120, size=3))):
-        layer = Image.new("L", (canvas.width, canvas.height), 0)
-        layer.paste(Image.fromarray(part), (x, y))
-        canvas.colour_layers.append((layer, tuple(int(c) for c in colour)))
+    for part, colour in ((_enclosed(outline), rng.integers(60, 255, size=3)), (outline, rng.integers(0, 120, size=3))):
+        _paste_colour(canvas, part, x, y, colour)
 
 
 def _emblem(canvas: _Canvas, rng, x: int, y: int, size: int) -> None:
