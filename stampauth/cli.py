@@ -220,7 +220,10 @@ def cmd_synth(args) -> int:
     if args.what == "stamps":
         from stampauth.synth.stamp_sets import write_stamp_set
 
-        summary = write_stamp_set(args.out, args.count, args.seed)
+        if not 0.0 <= args.other_stamp_share <= 1.0:
+            print("error: --other-stamp-share is a share of impressions: give a number from 0 to 1", file=sys.stderr)
+            return 2
+        summary = write_stamp_set(args.out, args.count, args.seed, other_stamp_probability=args.other_stamp_share)
         print(json.dumps(summary, indent=2))
         return 0
     from stampauth.synth.documents import SignatureBank, write_dataset
@@ -340,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "or layouts (ocr)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--long-side", type=int, default=1280, help="pixels of the longer page side")
+    synth.add_argument("--other-stamp-share", type=float, default=0.0,
+                       help="stamps: share of impressions with another stamp (another design, another ink) pressed "
+                            "across one side, as documents collect them (default 0: the evaluation set of the model card)")
     synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4],
                        help="documents: page generator version (1: what the shipped detector was trained on; 2: + script-font"
                             " and line-art logos, handwritten dates and form entries, larger and fainter signatures; 3: + invoices'"

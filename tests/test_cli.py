@@ -523,3 +523,12 @@ def test_train_stamp_runs_end_to_end_and_writes_a_loadable_card(tmp_path):
     assert encoder.card.training["steps"] == 2 and set(encoder.card.scoring.thresholds_by_references) == {"1", "2", "3", "5"}
     assert encoder.embed_queries(np.zeros((2, 128, 128), np.float32)).shape == (2, 4, encoder.card.embedding_dim)
     assert (tmp_path / "run" / "ckpt").is_dir()
+
+
+def test_synth_stamps_with_other_stamps_across_them_and_a_share_out_of_range(tmp_path, capsys):
+    out = tmp_path / "other"
+    assert cli.main(["synth", "stamps", "--out", str(out), "--count", "2", "--seed", "9", "--other-stamp-share", "0.5"]) == 0
+    assert (out / "labels.csv").read_text().count("\n") == 1 + 2 * 10
+    capsys.readouterr()
+    assert cli.main(["synth", "stamps", "--out", str(tmp_path / "bad"), "--count", "1", "--other-stamp-share", "1.5"]) == 2
+    assert "from 0 to 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()

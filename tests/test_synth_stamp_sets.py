@@ -218,6 +218,11 @@ def test_write_stamp_set(tmp_path):
     assert (a / first).read_bytes() == (b / first).read_bytes()
     forged = next(r["path"] for r in rows if r["label"] == "forged")
     assert (a / forged).read_bytes() == (b / forged).read_bytes()
+    # with other stamps pressed across every impression: the same designs and labels, other crops
+    c = tmp_path / "c"
+    write_stamp_set(c, count=3, seed=11, genuine_per_design=3, forged_per_design=2, other_stamp_probability=1.0)
+    assert [(r["writer"], r["label"]) for r in _read_labels(c / "labels.csv")] == [(r["writer"], r["label"]) for r in rows]
+    assert (c / first).read_bytes() != (a / first).read_bytes()
 
 
 @pytest.mark.parametrize("change", FORGERY_CHANGES)

@@ -792,13 +792,15 @@ def _design_record(design: StampDesign) -> dict:
 
 
 def write_stamp_set(out_dir, count: int, seed: int, genuine_per_design: int = 6, forged_per_design: int = 4,
-                    diameter_px: tuple[int, int] = (180, 320)) -> dict:
+                    diameter_px: tuple[int, int] = (180, 320), other_stamp_probability: float = 0.0) -> dict:
     """N designs from rng(seed): each gets genuine impressions (rotation uniform over the full circle) and
     forged impressions (each from its own forge_design call, also at any rotation).  Writes
     out_dir/<design_id>/genuine/NN.png and out_dir/<design_id>/forged/NN.png (or .jpg) and out_dir/labels.csv with
     columns path,writer,label,forger (path relative to out_dir; writer = design id like 'd00017'; label 'genuine' or
     'forged'; forger = the design id for genuine rows, and for forged rows '<design id>-remade-<change>+<change>').
     Also write out_dir/designs.jsonl (one JSON line per design, the design fields) for anyone who wants to look.
+    ``other_stamp_probability``: the share of impressions with another stamp pressed across them (see
+    :func:`place_on_paper`; 0, the default, draws the same set as before the option existed).
     Returns a small summary dict (counts, per-change counts)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -826,7 +828,8 @@ def write_stamp_set(out_dir, count: int, seed: int, genuine_per_design: int = 6,
                         diff = {f: v for f, v in _design_record(target).items() if base[f] != v}
                         record["forgeries"].append({"path": f"{did}/forged/{k:02d}.png", "changes": list(changes),
                                                     "fields": diff})
-                    image = impression(target, rng, int(rng.integers(lo, hi + 1)), float(rng.uniform(0, 360)))
+                    image = impression(target, rng, int(rng.integers(lo, hi + 1)), float(rng.uniform(0, 360)),
+                                       other_stamp_probability=other_stamp_probability)
                     rel = f"{did}/{label}/{k:02d}.png"
                     if not cv2.imwrite(str(out / rel), image):
                         raise OSError(f"could not write {out / rel}")
