@@ -279,12 +279,10 @@ def dominant_hue(hue: np.ndarray, weight: np.ndarray) -> int:
     return int(np.argmax(_hue_histogram(hue, weight)))
 
 
-def hue_peaks(hue: np.ndarray, weight: np.ndarray, min_share: float = 0.2, min_gap: int = HUE_TOLERANCE,
-              limit: int = 3) -> list[int]:
-    """The hues (0-180) of the inks in a crop, strongest first: local maxima of the smoothed ``weight``
-    histogram holding at least ``min_share`` of the strongest one, more than ``min_gap`` apart.
-    The first is :func:`dominant_hue`."""
-    smooth = _hue_histogram(hue, weight)
+def hue_peaks(smooth: np.ndarray, min_share: float = 0.2, min_gap: int = HUE_TOLERANCE, limit: int = 3) -> list[int]:
+    """The hues (0-180) of the inks in a crop, strongest first, from its smoothed hue histogram ``smooth (180,)``
+    (:func:`_hue_histogram`): local maxima holding at least ``min_share`` of the strongest one, more than
+    ``min_gap`` apart. The first is :func:`dominant_hue`."""
     peaks: list[int] = []
     for h in np.argsort(-smooth, kind="stable"):
         if smooth[h] <= 0 or smooth[h] < min_share * smooth[peaks[0] if peaks else h] or len(peaks) == limit:
@@ -300,14 +298,14 @@ def _hue_offset(centre: int, hue):
     return (np.asarray(hue, np.int16) - centre + 90) % 180 - 90
 
 
-def hue_window(hue: np.ndarray, weight: np.ndarray, centre: int, peaks: list[int]) -> tuple[int, int]:
+def hue_window(smooth: np.ndarray, centre: int, peaks: list[int]) -> tuple[int, int]:
     """``(low, high)`` hue offsets around ``centre`` that its ink takes: +-:data:`HUE_TOLERANCE`, but never past the
-    histogram's valley toward another ink's peak (``peaks``) less than twice that far away.
+    valley of the smoothed hue histogram ``smooth (180,)`` toward another ink's peak (``peaks``) less than twice
+    that far away.
 
     Two stamp-pad inks can lie 15-25 hue units apart (teal and blue); where they cross, and along the other's
     blurred edges, their pixels take hues in between, and a fixed window lets that stray ink in.
     """
-    smooth = _hue_histogram(hue, weight)
     low, high = -HUE_TOLERANCE, HUE_TOLERANCE
     for peak in peaks:
         offset = int(_hue_offset(centre, peak))
@@ -340,9 +338,10 @@ def stamp_ink(image: np.ndarray, config: PreprocessConfig = PreprocessConfig(pip
             strong = chroma > MIN_STAMP_CHROMA
             dark, _ = otsu_binarize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))  # stamp and print alike
             found = []
-            peaks = hue_peaks(hue[strong], chroma[strong])
+            smooth = _hue_histogram(hue[strong], chroma[strong])
+            peaks = hue_peaks(smooth)
             for centre in peaks:
-                window = hue_window(hue[strong], chroma[strong], centre, peaks)
+                window = hue_window(smooth, centre, peaks)
                 mask, levels = _colour_ink_mask(chroma, hue, centre, window, config)
                 if _enough_colour_ink(mask, dark, config):
                     found.append((mask, levels))
