@@ -212,3 +212,40 @@ def test_printed_crests_and_badges_are_solid_and_in_more_than_one_colour():
         inked = np.logical_or.reduce(layers)
         assert len(colours) >= 1 and inked.sum() > 0.25 * 120 * 120, (draw.__name__, inked.sum())
         assert len(colours) >= 2 or draw is documents._printed_badge  # a knocked-out badge prints one solid colour
+
+
+def test_generator_version_5_writes_note_blocks_and_stacks_co_signers_and_version_4_does_not():
+    import pytest
+
+    from stampauth.synth import documents
+
+    blocks, stacked = [], []
+    note_block = documents._handwritten_note_block
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "_handwritten_note_block", lambda rng, dpi: blocks.append(dpi) or note_block(rng, dpi))
+        for index in range(30):
+            generate_page(np.random.default_rng([24, index]), None, long_side=400, version=4)
+        assert not blocks, "version 4 writes no blocks of handwritten lines"
+        for index in range(40):
+            page = generate_page(np.random.default_rng([24, index]), None, long_side=400, version=5)
+            signatures = [box for kind, box in page.marks if kind == "signature"]
+            # co-signers one above the other: boxes that share columns, one lower than the other
+            stacked.append(any(a.y1 < b.y1 and min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and b.y0 - a.y0 > 0.5 * a.height
+                               for a in signatures for b in signatures if a is not b))
+            assert all(box.width >= 3 and box.height >= 3 for _, box in page.marks)
+    assert len(blocks) >= 5, blocks
+    assert sum(stacked) >= 2, stacked
+
+
+def test_a_handwritten_note_block_has_several_lines_of_ink():
+    from stampauth.synth.documents import _handwritten_code, _handwritten_note_block
+
+    rng = np.random.default_rng(5)
+    codes = [_handwritten_code(rng) for _ in range(40)]
+    assert sum(any(ch.isdigit() for ch in code) for code in codes) >= 35 and len(set(codes)) > 30
+    for seed in range(6):
+        block = _handwritten_note_block(np.random.default_rng(seed), dpi=120.0)
+        assert block.dtype == np.float32 and 0 <= block.min() and block.max() <= 1.0 + 1e-6
+        rows = np.flatnonzero((block > 0.3).any(axis=1))
+        gaps = np.flatnonzero(np.diff(rows) > 1)  # blank rows between lines of writing
+        assert block.shape[0] > 0.2 * 120 and len(rows) and (len(gaps) >= 1 or block.shape[0] > 0.5 * 120), seed

@@ -34,8 +34,11 @@ PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a m
 # + more invoices and the print they carry (dense tables of figures, tables and headings printed in colour, boxed
 # totals, barcodes and 2-D codes), all unlabelled: a detector must not call a dense coloured table a stamp. 4:
 # version 3 + printed crests and seal-like badges (solid fills, two to four colours, lettering knocked out in white)
-# among the letterhead emblems, unlabelled: a detector must not call a printed round logo a stamp.
-GENERATOR_VERSIONS = (1, 2, 3, 4)
+# among the letterhead emblems, unlabelled: a detector must not call a printed round logo a stamp. 5: version 4 +
+# handwriting that is not a signature on more pages and in blocks of several lines (notes, figures, reference codes,
+# written larger), and co-signers' blocks stacked one above the other (a signature close under another signer's
+# printed name): a detector must not call a handwritten note a signature, nor join two signers into one box.
+GENERATOR_VERSIONS = (1, 2, 3, 4, 5)
 DEFAULT_GENERATOR_VERSION = 1
 
 
@@ -456,10 +459,12 @@ def _handwritten_filler(rng) -> str:
     return " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 3))))
 
 
-def _handwriting(rng, text: str, height: int) -> np.ndarray:
+def _handwriting(rng, text: str, height: int, font=None) -> np.ndarray:
     """``text`` written by hand (a handwriting font with the pen's slant, tilt and width varied): ink coverage
-    ``(h, w) float32`` in ``[0, 1]``, about ``height`` pixels from ascender to descender."""
-    font = fonts.random_font(rng, max(8, int(height * 1.1)), "hand")
+    ``(h, w) float32`` in ``[0, 1]``, about ``height`` pixels from ascender to descender. ``font``: one hand's
+    font for several lines (None: one is picked)."""
+    if font is None:
+        font = fonts.random_font(rng, max(8, int(height * 1.1)), "hand")
     width = int(font.getlength(text)) + 2 * height
     layer = Image.new("L", (width, height * 3), 0)
     ImageDraw.Draw(layer).text((height, height // 2), text, font=font, fill=255)
@@ -481,6 +486,53 @@ def _handwriting(rng, text: str, height: int) -> np.ndarray:
     return np.ascontiguousarray(ink[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]) * rng.uniform(0.7, 1.0)
 
 
+def _handwritten_code(rng) -> str:
+    """Figures and reference codes as clerks write them on letters: file numbers, sums, ranges of dates."""
+    choice = rng.random()
+    if choice < 0.25:
+        return f"#{rng.integers(100, 99999)}{''.join(chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(0, 3))))}{rng.integers(0, 10)}"
+    if choice < 0.45:
+        return f"{rng.integers(1000, 99999)}-{rng.integers(1, 13)}/{rng.integers(1, 29)}/{rng.integers(60, 100)}"
+    if choice < 0.65:
+        return f"{_handwritten_date(rng)} - {_handwritten_date(rng)}"
+    if choice < 0.85:
+        return str(rng.choice(["Total", "Bal.", "Acct", "Check No.", "Inv.", "P.O."])) + f" {rng.integers(10, 999999):,}"
+    return f"{rng.integers(1, 999)} {_word(rng)}"
+
+
+def _handwritten_note_block(rng, dpi: float) -> np.ndarray:
+    """Several lines written by one hand (a note, a routing slip, a sum worked out): ink coverage ``(h, w)
+    float32``, lines left-aligned with a little drift, each 0.12-0.35 inch high."""
+    from stampauth.synth.signatures import random_style, render_signature
+
+    height = max(10, int(dpi * rng.uniform(0.12, 0.35)))
+    font = fonts.random_font(rng, max(8, int(height * 1.1)), "hand")
+    pen_style = random_style(rng) if rng.random() < 0.4 else None  # simulated pen trajectories instead of a font
+    lines = []
+    for _ in range(int(rng.integers(2, 7))):
+        if pen_style is not None:
+            words = [render_signature(pen_style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(1, 5)))]
+            words = [w[:, : max(8, int(height * rng.uniform(1.5, 5.0)))] for w in words]
+            gap = np.zeros((height, max(4, height // 2)), np.float32)
+            line = np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
+        else:
+            choice = rng.random()
+            text = (_handwritten_code(rng) if choice < 0.3 else _handwritten_filler(rng) if choice < 0.5
+                    else " ".join(_word(rng) for _ in range(int(rng.integers(1, 6)))))
+            line = _handwriting(rng, text, height, font)
+        lines.append(line)
+    step = int(height * rng.uniform(1.1, 1.7))
+    width = max(line.shape[1] for line in lines) + height
+    block = np.zeros((step * (len(lines) - 1) + max(line.shape[0] for line in lines) + 2, width), np.float32)
+    for i, line in enumerate(lines):
+        x = int(rng.uniform(0, 0.6) * height)
+        h, w = min(line.shape[0], block.shape[0] - i * step), min(line.shape[1], width - x)
+        block[i * step: i * step + h, x: x + w] = np.maximum(block[i * step: i * step + h, x: x + w], line[:h, :w])
+    if rng.random() < 0.5:
+        block = _rotate_coverage(block, rng.uniform(-8, 8))
+    return block
+
+
 def _fill_by_hand(page: np.ndarray, rng, slots, dpi: float) -> None:
     """Write dates and form entries by hand into the layout's ``hand_slots`` (unlabelled: not signatures)."""
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
@@ -500,11 +552,18 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> No
 
     H, W = page.shape[:2]
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
-    # shares of the three kinds: version 1 writes no notes in a handwriting font
+    # shares of the kinds: version 1 writes no notes in a handwriting font, version 5 adds blocks of several lines
     notes_below, words_below = (0.3, 0.6) if version >= 2 else (0.0, 0.45)
     for _ in range(int(rng.integers(1, 4))):
         choice = rng.random()
-        if choice < notes_below:  # a date, a number or a short note in a hand
+        if version >= 5 and rng.random() < 0.4:  # several lines by one hand, anywhere on the page
+            block = _handwritten_note_block(rng, dpi) * rng.uniform(0.6, 1.0)
+            x = int(rng.uniform(0.02, max(0.03, 0.95 - block.shape[1] / W)) * W)
+            _apply_ink(page, block, colour, x, int(rng.uniform(0.02, 0.9) * H))
+        elif version >= 5 and choice < 0.15:  # figures and codes, written large
+            coverage = _handwriting(rng, _handwritten_code(rng), int(dpi * rng.uniform(0.15, 0.4)))
+            _apply_ink(page, coverage, colour, int(rng.uniform(0.05, 0.7) * W), int(rng.uniform(0.03, 0.95) * H))
+        elif choice < notes_below:  # a date, a number or a short note in a hand
             coverage = _handwriting(rng, _handwritten_filler(rng), int(dpi * rng.uniform(0.13, 0.3)))
             _apply_ink(page, coverage, colour, int(rng.uniform(0.05, 0.75) * W), int(rng.uniform(0.03, 0.95) * H))
         elif choice < words_below:  # a line of small handwritten words
@@ -762,6 +821,25 @@ def _layout_page(canvas: _Canvas, rng, version: int = 1) -> _Layout:
         canvas.text((x0, y), rng.choice(["Sincerely,", "Yours truly,", "Mit freundlichen Gruessen", "Cordially,", "Approved by:", "Signature:"]), body_font)
     line_y = y + px(rng.uniform(45, 70))
     columns = n_signers if n_signers else 0
+    if version >= 5 and n_signers >= 2 and rng.random() < 0.4:
+        # co-signers stacked: each signs close under the printed name and title of the one above
+        cx0 = x0 if rng.random() < 0.5 else x0 + (x1 - x0) // 2
+        line_w = int((x1 - x0) // 2 * rng.uniform(0.55, 0.9))
+        for _ in range(n_signers):
+            if line_y > canvas.height - px(60):
+                break
+            label_w = canvas.text((cx0, line_y - line_h), "By:", body_font) + px(4) if rng.random() < 0.4 else 0
+            if rng.random() < 0.6:
+                canvas.draw.line([(cx0 + label_w, line_y), (cx0 + label_w + line_w, line_y)], fill=255, width=max(1, px(0.6)))
+            canvas.text((cx0 + label_w, line_y + px(4)), _name(rng), body_font)
+            lines_below = 1
+            if rng.random() < 0.6:
+                canvas.text((cx0 + label_w, line_y + px(4) + int(line_h * 1.3)), " ".join(_word(rng).capitalize() for _ in range(int(rng.integers(1, 4)))), small_font)
+                lines_below = 2
+            slots.append((cx0 + label_w + int(line_w * rng.uniform(0.3, 0.6)), line_y, line_w))
+            line_y += px(4) + int(line_h * 1.3 * lines_below) + px(rng.uniform(25, 55))
+        columns = 0
+        line_y = slots[-1][1] if slots else line_y
     for i in range(columns):
         col_w = (x1 - x0) // max(columns, 1)
         cx0 = x0 + i * col_w
@@ -1011,7 +1089,7 @@ def generate_page(rng: np.random.Generator, bank: SignatureBank | None = None, l
     for layer, colour in canvas.colour_layers:
         _apply_ink(page, np.asarray(layer, np.float32) / 255.0, colour, 0, 0)
 
-    if rng.random() < (0.3 if version >= 2 else 0.2):
+    if rng.random() < (0.5 if version >= 5 else 0.3 if version >= 2 else 0.2):
         _hand_annotations(page, rng, dpi, version)
     if version >= 2:
         _fill_by_hand(page, rng, layout.hand_slots, dpi)
