@@ -37,7 +37,7 @@ PRINT_INK_THRESHOLD = 0.15  # coverage above which a pixel counts as part of a m
 # among the letterhead emblems, unlabelled: a detector must not call a printed round logo a stamp. 5: version 4 +
 # handwriting that is not a signature on more pages and in blocks of several lines (notes, figures, reference codes,
 # written larger), and co-signers' blocks stacked one above the other (a signature close under another signer's
-# printed name): a detector must not call a handwritten note a signature, nor join two signers into one box.
+# printed name); an experiment, not shipped: fine-tuning on it did not help (models/MODEL_CARD.md).
 GENERATOR_VERSIONS = (1, 2, 3, 4, 5)
 DEFAULT_GENERATOR_VERSION = 1
 
