@@ -133,7 +133,7 @@ def model_to_proto(card: ModelCard) -> pb.ModelInfo:
         score_kind=pb.SCORE_KIND_SIMILARITY,
         threshold=scoring.threshold,
         review_band=scoring.review_band,
-        score_normalization="overlay" if overlay else scoring.normalization,
+        score_normalization="overlay" if overlay else scoring.normalization_label,
         thresholds_by_references=[
             pb.ReferenceThreshold(references=int(k), threshold=float(v))
             for k, v in sorted(scoring.thresholds_by_references.items(), key=lambda item: int(item[0]))

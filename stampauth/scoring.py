@@ -32,6 +32,11 @@ class ScoringConfig:
       difference divided by the references' spread, floored by ``sigma_floor``, times ``prior_std``).
       Only applies with at least ``normalize_from`` references (the references' spread is too
       noisy to use below that); fewer references are scored by their mean raw similarity.
+    * ``reference_pooling``: ``"mean"`` (the mean of the query's similarities to each reference) or
+      ``"centroid"`` (the query's similarity to the unit direction of the references' mean embedding; with
+      ``"shift"``/``"zscore"`` the references' own term is then their mean similarity to that direction, i.e. the
+      mean embedding's length). Several references pooled into one direction average out a writer's variation
+      before the query is compared; a single reference is the same either way.
     * ``threshold``: scores at or above it are GENUINE, below FORGED.  ``thresholds_by_references``
       overrides it per number of references (keys ``"1"``, ``"2"``, ... ; the largest key also
       serves every larger count): scores from one reference and from five are not on the same
@@ -43,6 +48,7 @@ class ScoringConfig:
 
     normalization: str = "shift"
     normalize_from: int = 2
+    reference_pooling: str = "mean"
     prior_mean: float = 0.8
     prior_std: float = 0.1
     sigma_floor: float = 0.05
@@ -51,6 +57,17 @@ class ScoringConfig:
     review_band: float = 0.03
     calibration_slope: float = 20.0
     calibration_intercept: float = 0.0
+
+    @property
+    def normalization_label(self) -> str:
+        """How scores with several references are formed, as GetServerInfo and evaluations report it."""
+        return self.normalization + ("+centroid" if self.reference_pooling == "centroid" else "")
+
+    def __post_init__(self):
+        if self.normalization not in ("none", "shift", "zscore"):
+            raise ValueError(f"scoring normalization {self.normalization!r}: expected none, shift or zscore")
+        if self.reference_pooling not in ("mean", "centroid"):
+            raise ValueError(f"scoring reference_pooling {self.reference_pooling!r}: expected mean or centroid")
 
 
 @dataclass(frozen=True)
@@ -95,18 +112,26 @@ def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConf
     similarities = references @ query.T if query.ndim == 2 else references @ query
     if similarities.ndim == 2:
         similarities = similarities.max(axis=1)
-    mean_similarity = float(similarities.mean())
     k = references.shape[0]
+    if config.reference_pooling == "centroid" and k >= 2:
+        centroid = references.mean(axis=0)
+        length = float(np.linalg.norm(centroid))
+        direction = centroid / max(length, 1e-12)
+        pooled = float(np.max(query @ direction))  # with several query views, the one most like the references
+        reference_term = length  # = the references' mean similarity to that direction
+    else:
+        pooled = float(similarities.mean())
+        reference_term = None
     if k < max(2, config.normalize_from) or config.normalization == "none":
-        return mean_similarity, similarities
+        return pooled, similarities
     pairwise = references @ references.T
     upper = pairwise[np.triu_indices(k, 1)]
-    reference_mean = float(upper.mean())
+    reference_mean = float(upper.mean()) if reference_term is None else reference_term
     if config.normalization == "shift":
-        return mean_similarity - reference_mean + config.prior_mean, similarities
+        return pooled - reference_mean + config.prior_mean, similarities
     if config.normalization == "zscore":
         spread = max(float(upper.std()), config.sigma_floor)
-        return (mean_similarity - reference_mean) / spread * config.prior_std + config.prior_mean, similarities
+        return (pooled - reference_mean) / spread * config.prior_std + config.prior_mean, similarities
     raise ValueError(f"unknown normalization {config.normalization!r}")
 
 

@@ -222,6 +222,10 @@ def test_server_info_gives_the_thresholds_and_version_of_the_score_decisions_use
     plain = model_to_proto(dataclasses.replace(card, overlay={}))
     assert plain.decision_model_version == card.version and plain.threshold == pytest.approx(card.scoring.threshold)
     assert info.pair_model_version == "" and plain.pair_model_version == ""  # CONFIG weights no pair model
+    assert plain.score_normalization == card.scoring.normalization
+    pooled = model_to_proto(dataclasses.replace(card, overlay={}, scoring=dataclasses.replace(
+        card.scoring, normalization="shift", reference_pooling="centroid")))
+    assert pooled.score_normalization == "shift+centroid"
 
 
 def test_array_cache_drops_the_least_recently_used_beyond_its_bytes_and_makes_each_value_once():

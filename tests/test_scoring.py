@@ -43,6 +43,38 @@ def test_zscore_uses_spread_floor():
     assert score == pytest.approx(0.8)
 
 
+
+def test_centroid_pooling_compares_the_query_with_the_references_mean_direction():
+    refs = np.stack([unit([1, 0.3, 0]), unit([1, -0.3, 0]), unit([1, 0, 0.3])])
+    query = unit([1, 0, 0.1])
+    centroid = refs.mean(axis=0)
+    expected = float(query @ centroid / np.linalg.norm(centroid))
+    score, sims = fewshot_score(query, refs, ScoringConfig(normalization="none", reference_pooling="centroid"))
+    assert score == pytest.approx(expected, abs=1e-6)
+    assert score > float((refs @ query).mean()), "the mean direction is closer to a typical query than each reference"
+    assert sims.shape == (3,), "per-reference similarities are still reported"
+    # shift: the references' own term is their mean similarity to that direction (the centroid's length)
+    shifted, _ = fewshot_score(query, refs, ScoringConfig(normalization="shift", normalize_from=3, prior_mean=0.8,
+                                                          reference_pooling="centroid"))
+    assert shifted == pytest.approx(expected - np.linalg.norm(centroid) + 0.8, abs=1e-6)
+    # one reference: the same as mean pooling
+    one, _ = fewshot_score(query, refs[:1], ScoringConfig(reference_pooling="centroid"))
+    assert one == pytest.approx(float(refs[0] @ query), abs=1e-6)
+
+
+def test_centroid_pooling_takes_the_query_view_most_like_the_references():
+    refs = np.stack([unit([1, 0.2]), unit([1, -0.2])])
+    views = np.stack([unit([0, 1]), unit([1, 0])])  # a stamp query at two rotations
+    score, _ = fewshot_score(views, refs, ScoringConfig(normalization="none", reference_pooling="centroid"))
+    assert score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_unknown_scoring_modes_are_refused_when_a_card_is_read():
+    with pytest.raises(ValueError, match="reference_pooling"):
+        ScoringConfig(reference_pooling="median")
+    with pytest.raises(ValueError, match="normalization"):
+        ScoringConfig(normalization="whiten")
+
 def test_verdicts_around_threshold():
     config = ScoringConfig(threshold=0.5, review_band=0.05)
     assert decide(0.7, config) is Verdict.GENUINE

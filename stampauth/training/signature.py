@@ -178,24 +178,26 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed, queri
     ``val_embeddings (n, d)`` serve as references; queries are the same embeddings unless
     ``queries (n, views, d)`` gives several views of each (stamps at several rotations).
 
-    Candidates are compared by their mean skilled-forgery EER over K = 1, 2, 3 and 5
-    references.  The threshold for each K is that K's EER point (K = 3 also serves 4, and
+    Candidates (normalisation, references from which it applies, reference pooling) are compared by their mean
+    skilled-forgery EER over K = 1, 2, 3 and 5 references.  The threshold for each K is that K's EER point (K = 3 also serves 4, and
     K = 5 every larger count); the calibration is fitted on all scores relative to their threshold.
     """
     report = {}
     best = None
-    candidates = candidates or [("none", 2)] + [(norm, start) for norm in ("shift", "zscore") for start in (2, 3)]
+    candidates = candidates or [(norm, start, pooling) for pooling in ("mean", "centroid")
+                                for norm, start in [("none", 2)] + [(n, k) for n in ("shift", "zscore") for k in (2, 3)]]
     queries = val_embeddings if queries is None else queries
     ks = (1, 2, 3, 5)
-    for normalization, normalize_from in candidates:
-        config = ScoringConfig(normalization=normalization, normalize_from=normalize_from,
+    for normalization, normalize_from, *pooling in candidates:
+        pooling = pooling[0] if pooling else "mean"
+        config = ScoringConfig(normalization=normalization, normalize_from=normalize_from, reference_pooling=pooling,
                                prior_mean=prior_mean, prior_std=prior_std)
         per_k = {}
         for k in ks:
             trials = make_trials(val_marks, k, seed)
             scores = run_protocol(trials, lambda refs, q: fewshot_score(queries[q], val_embeddings[list(refs)], config)[0])
             per_k[k] = (summarize(scores), scores)
-        report[f"{normalization}_from{normalize_from}"] = {f"eer_k{k}": v[0]["eer"] for k, v in per_k.items()}
+        report[f"{normalization}_from{normalize_from}" + ("_centroid" if pooling == "centroid" else "")] = {f"eer_k{k}": v[0]["eer"] for k, v in per_k.items()}
         mean_eer = float(np.mean([v[0]["eer"] for v in per_k.values()]))
         if best is None or mean_eer < best[0]:
             best = (mean_eer, config, per_k)
