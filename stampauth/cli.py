@@ -67,7 +67,7 @@ def cmd_eval(args) -> int:
     kind = {"signatures": "signature", "stamps": "stamp"}[args.what]
     result = evaluate_marks(args.data, kind, args.references, args.seed, args.models_dir,
                             baselines=not args.no_baselines, heldout_only=args.heldout, overlay=not args.no_overlay,
-                            draws=args.draws)
+                            draws=args.draws, by_writer=args.per_writer)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -84,6 +84,13 @@ def cmd_eval(args) -> int:
             print(f"  model over {spread['n']} reference draws (seeds {spread['seeds'][0]}-{spread['seeds'][1]}): "
                   + "  ".join(f"{key} {row['mean']:.4f} +/- {row['std']:.4f} ({row['min']:.4f}-{row['max']:.4f})"
                               for key, row in spread.items() if key in ("eer", "eer_random")))
+        if "per_writer" in result:
+            print(f"  per {'writer' if kind == 'signature' else 'design'}, worst ranking first (AUC genuine vs skilled;"
+                  " FRR / FAR at the threshold):")
+            for row in result["per_writer"]:
+                print(f"    {row['writer']:<12} AUC {row['auc']:.3f}  FRR {row['frr']:.2f}  FAR {row['far']:.2f}"
+                      f"  mean genuine {row['mean_genuine']:.3f}  skilled {row['mean_skilled']:.3f}"
+                      f"  ({row['n_genuine']} genuine, {row['n_skilled']} skilled)")
     return 0
 
 
@@ -306,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                                " score adds the overlay check; see models/MODEL_CARD.md)")
     evaluate.add_argument("--heldout", action="store_true",
                           help="only the writers the model card lists as validation writers (never trained on)")
+    evaluate.add_argument("--per-writer", action="store_true",
+                          help="signatures/stamps: also break the errors down by writer (design): ranking within each"
+                               " (AUC) against how the one threshold suits it (FRR / FAR)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_eval)
 

@@ -99,6 +99,31 @@ def run_protocol(trials: Sequence[Trial], scorer: Scorer) -> ProtocolScores:
     return scores
 
 
+def per_writer(trials: Sequence[Trial], scores: ProtocolScores, threshold_of: Callable[[int], float]) -> list[dict]:
+    """Each writer's share of the errors: ``scores`` as :func:`run_protocol` made them from ``trials`` (trial by
+    trial, each trial's genuine, then skilled, then random queries), ``threshold_of(K)`` the served threshold.
+
+    Per writer: counts, ``auc`` (genuine vs that writer's skilled forgeries: how well the model ranks within the
+    writer), the mean genuine and skilled scores, and FRR / FAR at the threshold (how the one threshold for every
+    writer suits this one). Sorted worst ranking first. A pooled EER well above the writers' own rankings says the
+    errors come from score levels that differ from writer to writer, not from ranking within a writer.
+    """
+    rows, g, f = [], 0, 0
+    for trial in trials:
+        genuine = scores.genuine[g: g + len(trial.genuine)]
+        skilled = scores.skilled[f: f + len(trial.skilled)]
+        g, f = g + len(trial.genuine), f + len(trial.skilled)
+        threshold = threshold_of(len(trial.references))
+        row = {"writer": trial.writer, "references": len(trial.references), "n_genuine": len(genuine),
+               "n_skilled": len(skilled), "mean_genuine": float(np.mean(genuine)) if genuine else float("nan"),
+               "mean_skilled": float(np.mean(skilled)) if skilled else float("nan"),
+               "frr": float(np.mean([v < threshold for v in genuine])) if genuine else float("nan"),
+               "far": float(np.mean([v >= threshold for v in skilled])) if skilled else float("nan")}
+        row["auc"] = roc_auc(genuine, skilled) if genuine and skilled else float("nan")
+        rows.append(row)
+    return sorted(rows, key=lambda row: (np.nan_to_num(row["auc"], nan=2.0), row["writer"]))
+
+
 def summarize(scores: ProtocolScores, threshold: float | None = None) -> dict:
     """Metrics of one protocol run; ``far``/``frr`` (skilled forgeries) need a threshold."""
     eer, eer_threshold = equal_error_rate(scores.genuine, scores.skilled)
@@ -126,7 +151,7 @@ OVERLAY_OTHER_PER_DESIGN = 8  # with the overlay check, other designs' impressio
 
 
 def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_dir=None, baselines: bool = True,
-                   heldout_only: bool = False, overlay: bool = True, draws: int = 1) -> dict:
+                   heldout_only: bool = False, overlay: bool = True, draws: int = 1, by_writer: bool = False) -> dict:
     """``stampauth eval signatures``: the shipped model and the baselines through one protocol.
 
     ``heldout_only`` keeps only the writers that the model card lists as validation writers
@@ -141,6 +166,9 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
     adds their spread under ``draws`` (mean, standard deviation, min and max of ``eer``, ``eer_random``, ``far`` and
     ``frr``): which K specimens a writer enrolled moves the EER by several points on sets of this size, so one
     draw is a sample, not the model's figure. The top-level figures and the baselines stay those of ``seed``.
+
+    ``by_writer`` adds ``per_writer`` (:func:`per_writer`, the draw of ``seed``): which writers (designs) the errors
+    come from.
     """
     import time
 
@@ -242,6 +270,8 @@ def evaluate_marks(data_dir, kind: str, references: int, seed: int = 0, models_d
             overlay_ms_per_query=round(1000 * overlay_s / max(1, n_scored), 3),
             encoder_alone={key: encoder_alone[key] for key in ("eer", "eer_random", "auc", "eer_threshold")},
         )
+    if by_writer:
+        result["per_writer"] = per_writer(trials, scores, lambda k: threshold_for(k, scoring))
     if kind == "stamp":
         # run_protocol scored the skilled queries trial by trial, in this order
         skilled = [q for trial in trials for q in trial.skilled]

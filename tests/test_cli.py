@@ -69,6 +69,35 @@ def test_eval_draws_report_the_spread_over_reference_draws_and_keep_the_seeds_fi
     assert "--draws" in capsys.readouterr().err
 
 
+
+def test_eval_per_writer_breaks_the_errors_down_by_writer(labelled_set, capsys):
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--json",
+                     "--no-baselines", "--per-writer"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = result["per_writer"]
+    assert sorted(row["writer"] for row in rows) == ["000", "001", "002"]
+    assert sum(row["n_genuine"] for row in rows) == result["n_genuine"]
+    assert sum(row["n_skilled"] for row in rows) == result["n_forged"]
+    aucs = [row["auc"] for row in rows]
+    assert aucs == sorted(aucs) and all(0 <= auc <= 1 for auc in aucs), "worst ranking first"
+    # the writers' FRR / FAR at the served threshold add up to the set's
+    assert sum(row["frr"] * row["n_genuine"] for row in rows) / result["n_genuine"] == pytest.approx(result["frr"])
+    assert sum(row["far"] * row["n_skilled"] for row in rows) / result["n_forged"] == pytest.approx(result["far"])
+    assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "2", "--no-baselines",
+                     "--per-writer"]) == 0
+    assert "per writer, worst ranking first" in capsys.readouterr().out
+
+
+def test_per_writer_reads_the_scores_trial_by_trial():
+    from stampauth.evaluation import ProtocolScores, Trial, per_writer
+
+    trials = [Trial("a", (0,), (1, 2), (3,), (9,)), Trial("b", (4, 5), (6,), (7, 8), (0,))]
+    scores = ProtocolScores(genuine=[0.9, 0.4, 0.8], skilled=[0.5, 0.2, 0.85], random=[0.1, 0.1])
+    rows = {row["writer"]: row for row in per_writer(trials, scores, lambda k: 0.6 if k == 1 else 0.7)}
+    assert rows["a"]["auc"] == pytest.approx(0.5) and rows["a"]["frr"] == 0.5 and rows["a"]["far"] == 0.0
+    assert rows["b"]["auc"] == pytest.approx(0.5) and rows["b"]["frr"] == 0.0 and rows["b"]["far"] == 0.5
+    assert rows["b"]["references"] == 2 and rows["b"]["mean_skilled"] == pytest.approx(0.525)
+
 def test_eval_caps_references_so_one_genuine_is_scored(labelled_set, capsys):
     assert cli.main(["eval", "signatures", "--data", str(labelled_set), "--references", "9", "--json", "--no-baselines"]) == 0
     result = json.loads(capsys.readouterr().out)
