@@ -78,3 +78,19 @@ def test_siamese_head_is_the_cosine_of_shared_weight_embeddings(encoder):
     pair_scores = siamese_model(encoder.model).predict([first, second], verbose=0)[:, 0]
     e1, e2 = encoder.embed(first[..., 0]), encoder.embed(second[..., 0])
     assert np.allclose(pair_scores, (e1 * e2).sum(axis=1), atol=1e-4)
+
+
+def test_binarisation_share_of_the_augmentation_is_a_knob_and_its_default_keeps_the_shipped_recipe():
+    import cv2
+
+    from stampauth.training.augment import augment_mark, scan_effects
+
+    gray = cv2.cvtColor(synthetic_signature(3, 1), cv2.COLOR_BGR2GRAY)
+    for seed in range(5):  # the default draws exactly as before the knob existed
+        a = augment_mark(gray, np.random.default_rng(seed))
+        b = augment_mark(gray, np.random.default_rng(seed), binarize=0.1)
+        assert np.array_equal(a, b)
+    always = [scan_effects(gray, np.random.default_rng(seed), binarize=1.0) for seed in range(5)]
+    assert all(set(np.unique(out)) <= {0, 255} for out in always), "binarize=1 always ends black and white"
+    never = [scan_effects(gray, np.random.default_rng(seed), binarize=0.0) for seed in range(20)]
+    assert all(len(np.unique(out)) > 2 for out in never)

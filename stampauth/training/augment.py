@@ -77,8 +77,9 @@ def document_background(gray: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.clip(paper.astype(np.float32) - ink, 0, 255).astype(np.uint8)
 
 
-def scan_effects(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur, low resolution, sensor noise, JPEG artefacts, fax-like binarisation (each sometimes)."""
+def scan_effects(gray: np.ndarray, rng: np.random.Generator, binarize: float = 0.1) -> np.ndarray:
+    """Blur, low resolution, sensor noise, JPEG artefacts, fax-like binarisation (each sometimes; ``binarize`` is
+    the chance of the last)."""
     out = gray
     if rng.random() < 0.25:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.1))
@@ -94,13 +95,14 @@ def scan_effects(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 85))])
         if ok:
             out = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if rng.random() < 0.1:
+    if rng.random() < binarize:
         _, out = cv2.threshold(out, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     return out
 
 
-def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
-    """The full chain, each stage applied with a probability scaled by ``strength``."""
+def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1.0, binarize: float = 0.1) -> np.ndarray:
+    """The full chain, each stage applied with a probability scaled by ``strength`` (``binarize``: the chance that
+    the scan effects, when applied, end in fax-like binarisation)."""
     out = gray
     if rng.random() < 0.9 * strength:
         out = affine(out, rng)
@@ -113,7 +115,7 @@ def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1
     if rng.random() < 0.35 * strength:
         out = document_background(out, rng)
     if rng.random() < 0.8 * strength:
-        out = scan_effects(out, rng)
+        out = scan_effects(out, rng, binarize)
     return out
 
 

@@ -76,8 +76,9 @@ class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
     def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0,
-                 new_writer_prob=0.0, synthetic_writers=0, forger_classes=False):
+                 new_writer_prob=0.0, synthetic_writers=0, forger_classes=False, binarize=0.1):
         self.crops, self.config, self.seed = crops, config, seed
+        self.binarize = binarize  # chance that a scanned mark ends fax-like binarised (augment.scan_effects)
         self.synthetic_writers = synthetic_writers
         self.writers_per_batch, self.n_genuine, self.n_forged = writers_per_batch, genuine, forged
         self.n_imitations, self.new_writer_prob = imitations, new_writer_prob
@@ -94,7 +95,7 @@ class BatchSampler:
         try:
             crop = apply_writer_style(self.crops[index], style) if style else self.crops[index]
             crop = imitate(crop, rng) if imitation else crop
-            return preprocess_mark(augment_mark(crop, rng), self.config)
+            return preprocess_mark(augment_mark(crop, rng, binarize=self.binarize), self.config)
         except InvalidInput:  # augmentation wiped the ink out (rare): use the clean crop
             return preprocess_mark(self.crops[index], self.config)
 
@@ -144,7 +145,7 @@ class BatchSampler:
         gray = (255.0 - coverage * rng.uniform(150, 235)).astype(np.uint8)
         gray = np.pad(gray, int(rng.integers(4, 20)), constant_values=255)
         try:
-            return preprocess_mark(augment_mark(gray, rng), self.config)
+            return preprocess_mark(augment_mark(gray, rng, binarize=self.binarize), self.config)
         except InvalidInput:
             return preprocess_mark(gray, self.config)
 
@@ -236,7 +237,7 @@ def train(args) -> dict:
     sampler = BatchSampler(marks, crops, train_writers, config, args.seed,
                            args.writers_per_batch, args.genuine_per_writer, args.forged_per_writer,
                            args.imitations_per_writer, args.new_writer_prob, args.synthetic_writers_per_batch,
-                           args.forger_classes)
+                           args.forger_classes, args.binarize)
     val_indices = [i for i, m in enumerate(marks) if m.writer in set(val_writers)]
     val_marks = [marks[i] for i in val_indices]
 
@@ -275,7 +276,8 @@ def train(args) -> dict:
                     f" --genuine-per-writer {args.genuine_per_writer} --forged-per-writer {args.forged_per_writer}"
                     f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
                     f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"
-                    + (" --forger-classes" if args.forger_classes else "")),
+                    + (" --forger-classes" if args.forger_classes else "")
+                    + (f" --binarize {args.binarize}" if args.binarize != 0.1 else "")),
     }
     return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training,
                   config)
@@ -434,6 +436,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forger-classes", action="store_true",
                         help="a writer's skilled forgeries in a batch come from one forger and share a label (never the "
                              "writer's): one hand imitating one signature is a class the loss pulls together")
+    parser.add_argument("--binarize", type=float, default=0.1,
+                        help="chance that a mark's scan effects end in fax-like binarisation (the shipped members: 0.1;"
+                             " black-and-white scans drop the grey levels the model otherwise leans on)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
 
