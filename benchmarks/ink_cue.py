@@ -42,7 +42,7 @@ def binarised(gray: np.ndarray) -> np.ndarray:
 
 def main(argv=None) -> dict:
     from stampauth.datasets import read_gray, read_labels
-    from stampauth.evaluation import make_trials
+    from stampauth.evaluation import make_trials, run_protocol
     from stampauth.modeling.card import load_encoder
     from stampauth.scoring import equal_error_rate, fewshot_score
 
@@ -78,13 +78,9 @@ def main(argv=None) -> dict:
         for k in args.references:
             eers = []
             for seed in range(args.draws):
-                scores = {True: [], False: []}
-                for trial in make_trials(marks, k, seed):
-                    refs = embeddings[list(trial.references)]
-                    for queries, is_genuine in ((trial.genuine, True), (trial.skilled, False)):
-                        scores[is_genuine] += [fewshot_score(embeddings[q][None], refs, encoder.card.scoring)[0]
-                                               for q in queries]
-                eers.append(equal_error_rate(scores[True], scores[False])[0])
+                scores = run_protocol(make_trials(marks, k, seed), lambda refs, q: fewshot_score(
+                    embeddings[q], embeddings[list(refs)], encoder.card.scoring)[0])
+                eers.append(equal_error_rate(scores.genuine, scores.skilled)[0])
             row[f"eer_k{k}"] = round(float(np.mean(eers)), 4)
         report["model"][name] = row
     if args.json:

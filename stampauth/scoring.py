@@ -124,15 +124,16 @@ def fewshot_score(query: np.ndarray, references: np.ndarray, config: ScoringConf
         reference_term = None
     if k < max(2, config.normalize_from) or config.normalization == "none":
         return pooled, similarities
-    pairwise = references @ references.T
-    upper = pairwise[np.triu_indices(k, 1)]
-    reference_mean = float(upper.mean()) if reference_term is None else reference_term
+    # the references' pairwise similarities: their own term under mean pooling, and their spread for zscore
+    upper = None
+    if reference_term is None or config.normalization == "zscore":
+        upper = (references @ references.T)[np.triu_indices(k, 1)]
+    if reference_term is None:
+        reference_term = float(upper.mean())
     if config.normalization == "shift":
-        return pooled - reference_mean + config.prior_mean, similarities
-    if config.normalization == "zscore":
-        spread = max(float(upper.std()), config.sigma_floor)
-        return (pooled - reference_mean) / spread * config.prior_std + config.prior_mean, similarities
-    raise ValueError(f"unknown normalization {config.normalization!r}")
+        return pooled - reference_term + config.prior_mean, similarities
+    spread = max(float(upper.std()), config.sigma_floor)  # zscore: ScoringConfig admits no other normalisation
+    return (pooled - reference_term) / spread * config.prior_std + config.prior_mean, similarities
 
 
 def threshold_for(references: int, config: ScoringConfig) -> float:

@@ -500,10 +500,21 @@ def _handwritten_code(rng) -> str:
     return f"{rng.integers(1, 999)} {_word(rng)}"
 
 
+def _pen_words(style, rng, height: int, count: int, longest: float) -> np.ndarray:
+    """``count`` words in ``style``'s simulated pen trajectories, each cut to 1.5-``longest`` x ``height`` wide (short
+    words, no flourishes), on one line with word gaps: ink coverage ``(height, w) float32``."""
+    from stampauth.synth.signatures import render_signature
+
+    words = [render_signature(style, rng, height_px=height, variation=1.0) for _ in range(count)]
+    words = [w[:, : max(8, int(height * rng.uniform(1.5, longest)))] for w in words]
+    gap = np.zeros((height, max(4, height // 2)), np.float32)
+    return np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
+
+
 def _handwritten_note_block(rng, dpi: float) -> np.ndarray:
     """Several lines written by one hand (a note, a routing slip, a sum worked out): ink coverage ``(h, w)
     float32``, lines left-aligned with a little drift, each 0.12-0.35 inch high."""
-    from stampauth.synth.signatures import random_style, render_signature
+    from stampauth.synth.signatures import random_style
 
     height = max(10, int(dpi * rng.uniform(0.12, 0.35)))
     font = fonts.random_font(rng, max(8, int(height * 1.1)), "hand")
@@ -511,10 +522,7 @@ def _handwritten_note_block(rng, dpi: float) -> np.ndarray:
     lines = []
     for _ in range(int(rng.integers(2, 7))):
         if pen_style is not None:
-            words = [render_signature(pen_style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(1, 5)))]
-            words = [w[:, : max(8, int(height * rng.uniform(1.5, 5.0)))] for w in words]
-            gap = np.zeros((height, max(4, height // 2)), np.float32)
-            line = np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
+            line = _pen_words(pen_style, rng, height, int(rng.integers(1, 5)), longest=5.0)
         else:
             choice = rng.random()
             text = (_handwritten_code(rng) if choice < 0.3 else _handwritten_filler(rng) if choice < 0.5
@@ -548,7 +556,7 @@ def _fill_by_hand(page: np.ndarray, rng, slots, dpi: float) -> None:
 
 def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> None:
     """Unlabelled handwriting that is not a signature: margin notes, ticks, pen underlines and circles."""
-    from stampauth.synth.signatures import random_style, render_signature
+    from stampauth.synth.signatures import random_style
 
     H, W = page.shape[:2]
     colour = _PEN_COLOURS[int(rng.integers(len(_PEN_COLOURS)))]
@@ -569,10 +577,7 @@ def _hand_annotations(page: np.ndarray, rng, dpi: float, version: int = 1) -> No
         elif choice < words_below:  # a line of small handwritten words
             style = random_style(rng)
             height = max(12, int(dpi * rng.uniform(0.12, 0.22)))
-            words = [render_signature(style, rng, height_px=height, variation=1.0) for _ in range(int(rng.integers(2, 5)))]
-            words = [w[:, : max(8, int(height * rng.uniform(1.5, 3.5)))] for w in words]  # short words, no flourishes
-            gap = np.zeros((height, max(4, height // 2)), np.float32)
-            line = np.concatenate(sum(([w, gap] for w in words), [])[:-1], axis=1)
+            line = _pen_words(style, rng, height, int(rng.integers(2, 5)), longest=3.5)
             x, y = int(rng.uniform(0.05, 0.7) * W), int(rng.uniform(0.03, 0.95) * H)
             _apply_ink(page, line * rng.uniform(0.7, 1.0), colour, x, y)
         else:  # a tick, an underline or a circle drawn by pen

@@ -77,7 +77,11 @@ def document_background(gray: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.clip(paper.astype(np.float32) - ink, 0, 255).astype(np.uint8)
 
 
-def scan_effects(gray: np.ndarray, rng: np.random.Generator, binarize: float = 0.1) -> np.ndarray:
+# chance that the scan effects end in fax-like binarisation (what the shipped signature members were trained with)
+BINARIZE_SHARE = 0.1
+
+
+def scan_effects(gray: np.ndarray, rng: np.random.Generator, binarize: float = BINARIZE_SHARE) -> np.ndarray:
     """Blur, low resolution, sensor noise, JPEG artefacts, fax-like binarisation (each sometimes; ``binarize`` is
     the chance of the last)."""
     out = gray
@@ -100,7 +104,8 @@ def scan_effects(gray: np.ndarray, rng: np.random.Generator, binarize: float = 0
     return out
 
 
-def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1.0, binarize: float = 0.1) -> np.ndarray:
+def augment_mark(gray: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
+                 binarize: float = BINARIZE_SHARE) -> np.ndarray:
     """The full chain, each stage applied with a probability scaled by ``strength`` (``binarize``: the chance that
     the scan effects, when applied, end in fax-like binarisation)."""
     out = gray

@@ -36,7 +36,7 @@ from stampauth.scoring import ScoringConfig, fewshot_score, fit_calibration
 from stampauth.synth.signatures import forgery_of, random_style, render_signature
 from stampauth.training import run_command, save_with_card
 from stampauth.training.loop import train_siamese
-from stampauth.training.augment import apply_writer_style, augment_mark, imitate, writer_style
+from stampauth.training.augment import BINARIZE_SHARE, apply_writer_style, augment_mark, imitate, writer_style
 
 log = logging.getLogger("stampauth.train")
 PREPROCESS = PreprocessConfig(canvas_height=80, canvas_width=160, remove_rules=True)
@@ -76,7 +76,7 @@ class BatchSampler:
     """Batch ``step`` = P writers x (G genuine + F forged), augmented; deterministic per step."""
 
     def __init__(self, marks, crops, writers, config, seed, writers_per_batch=8, genuine=4, forged=2, imitations=0,
-                 new_writer_prob=0.0, synthetic_writers=0, forger_classes=False, binarize=0.1):
+                 new_writer_prob=0.0, synthetic_writers=0, forger_classes=False, binarize=BINARIZE_SHARE):
         self.crops, self.config, self.seed = crops, config, seed
         self.binarize = binarize  # chance that a scanned mark ends fax-like binarised (augment.scan_effects)
         self.synthetic_writers = synthetic_writers
@@ -189,8 +189,7 @@ def choose_scoring(val_marks, val_embeddings, prior_mean, prior_std, seed, queri
                                 for norm, start in [("none", 2)] + [(n, k) for n in ("shift", "zscore") for k in (2, 3)]]
     queries = val_embeddings if queries is None else queries
     ks = (1, 2, 3, 5)
-    for normalization, normalize_from, *pooling in candidates:
-        pooling = pooling[0] if pooling else "mean"
+    for normalization, normalize_from, pooling in candidates:
         config = ScoringConfig(normalization=normalization, normalize_from=normalize_from, reference_pooling=pooling,
                                prior_mean=prior_mean, prior_std=prior_std)
         per_k = {}
@@ -277,7 +276,7 @@ def train(args) -> dict:
                     f" --imitations-per-writer {args.imitations_per_writer} --new-writer-prob {args.new_writer_prob}"
                     f" --synthetic-writers-per-batch {args.synthetic_writers_per_batch}"
                     + (" --forger-classes" if args.forger_classes else "")
-                    + (f" --binarize {args.binarize}" if args.binarize != 0.1 else "")),
+                    + (f" --binarize {args.binarize}" if args.binarize != BINARIZE_SHARE else "")),
     }
     return finish(encoder, args.out, args.embedding_dim, marks, crops, train_writers, val_writers, args.seed, training,
                   config)
@@ -436,9 +435,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forger-classes", action="store_true",
                         help="a writer's skilled forgeries in a batch come from one forger and share a label (never the "
                              "writer's): one hand imitating one signature is a class the loss pulls together")
-    parser.add_argument("--binarize", type=float, default=0.1,
-                        help="chance that a mark's scan effects end in fax-like binarisation (the shipped members: 0.1;"
-                             " black-and-white scans drop the grey levels the model otherwise leans on)")
+    parser.add_argument("--binarize", type=float, default=BINARIZE_SHARE,
+                        help=f"chance that a mark's scan effects end in fax-like binarisation (the shipped members: "
+                             f"{BINARIZE_SHARE}; black-and-white scans drop the grey levels the model otherwise leans on)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--checkpoint-every", type=int, default=150)
 

@@ -149,7 +149,7 @@ def train(args) -> dict:
     # References of a stamp are pressed at different angles, so their mutual similarities say little:
     # plain mean similarity (no normalisation by the references' spread).
     scoring, report = choose_scoring(val_marks, references, 0.8, 0.1, args.seed, queries=queries,
-                                     candidates=[("none", 2)])
+                                     candidates=[("none", 2, "mean")])
     log.info("scoring chosen on validation designs: %s; %s", scoring, report)
 
     card = save_with_card(encoder, args.out, "stamp_encoder", "stamp", lambda version: ModelCard(
