@@ -321,6 +321,7 @@ def detector_to_proto(card: DetectorCard) -> pb.DetectorInfo:
         name=card.name, version=card.version, input_long_side=card.input_long_side,
         score_thresholds=[pb.KindThreshold(kind=KIND_TO_PROTO[k], threshold=float(v))
                           for k, v in sorted(card.score_thresholds.items()) if k in KIND_TO_PROTO],
+        stamp_one_ink_weight=float(card.stamp_one_ink_weight),
     )
 
 

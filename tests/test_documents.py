@@ -209,6 +209,7 @@ def test_server_info_describes_the_detector(stub):
     info = stub.GetServerInfo(pb.GetServerInfoRequest())
     assert info.detector.version.startswith("detector-") and info.detector.input_long_side > 0
     assert {t.kind for t in info.detector.score_thresholds} == {SIG, pb.MARK_KIND_STAMP}
+    assert info.detector.stamp_one_ink_weight == pytest.approx(load_detector().card.stamp_one_ink_weight)
     assert "DetectMarks" not in info.unimplemented_methods and "VerifyDocument" not in info.unimplemented_methods
 
 

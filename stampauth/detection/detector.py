@@ -29,6 +29,8 @@ class DetectorCard:
     shrink: float = 0.5  # kernel size / box size in training targets (decoding uses the predicted edges)
     map_threshold: float = 0.4  # kernel probability that makes a blob
     score_thresholds: dict = field(default_factory=lambda: {kind: 0.5 for kind in KINDS})
+    # weight of the one-ink cue on stamp confidences (:mod:`stampauth.detection.postprocess`); 0 = off
+    stamp_one_ink_weight: float = 0.0
     input_normalization: str = "BGR / 255, page resized (aspect kept) to input_long_side, zero padded to a multiple of 32"
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -129,22 +131,36 @@ class MarkDetector:
 
     def kernel_map(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``(H, W, 3) uint8`` page -> ``(h/4, w/4, N_OUTPUTS)`` model output and the scale to page pixels."""
+        _, outputs, sx, sy = self._forward(image_bgr)
+        return outputs, sx, sy
+
+    def _forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """The model input ``(h, w, 3) float32``, its output ``(h/4, w/4, N_OUTPUTS)`` and the scale to page pixels."""
         from stampauth.stages import stage
 
         with stage("downscale"):
             batch, sx, sy = page_input(image_bgr, self.card.input_long_side)
-        return self._run(batch[None])[0], sx, sy
+        return batch, self._run(batch[None])[0], sx, sy
 
     def detect(self, image_bgr: np.ndarray, kinds: tuple[str, ...] = KINDS, min_score: float | None = None,
                page_number: int = 1) -> list[Detection]:
-        """Every mark on one page, top to bottom. ``min_score`` None uses the card's threshold per kind."""
+        """Every mark on one page, top to bottom. ``min_score`` None uses the card's threshold per kind.
+
+        A stamp's score is the network's confidence times the card's one-ink factor (1 when
+        ``stamp_one_ink_weight`` is 0; :mod:`stampauth.detection.postprocess`)."""
         if image_bgr.ndim == 2:
             image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
-        probabilities, sx, sy = self.kernel_map(image_bgr)
+        from stampauth.detection.postprocess import input_crop, one_ink_factor, one_ink_share
+
+        model_input, probabilities, sx, sy = self._forward(image_bgr)
         height, width = image_bgr.shape[:2]
         detections = []
         for cls, score, (x0, y0, x1, y1) in decode_kernels(probabilities, self.card.map_threshold):
             kind = KINDS[cls]
+            if kind == "stamp" and self.card.stamp_one_ink_weight > 0:
+                # judged on the model's own input, so validation pages and served pages see the same pixels
+                share = one_ink_share(input_crop(model_input, (x0, y0, x1, y1)))
+                score *= one_ink_factor(share, self.card.stamp_one_ink_weight)
             threshold = self.card.score_thresholds.get(kind, 0.5) if min_score is None else min_score
             if kind not in kinds or score < threshold:
                 continue

@@ -172,21 +172,48 @@ def choose_thresholds(labeled, predictions) -> tuple[dict, dict]:
     return thresholds, evaluate_detections(labeled, predictions, thresholds)
 
 
-def _choose_thresholds_and_save(model, draft, val_pages, out, make_training):
-    """Run ``model`` (as ``draft`` configures it) on the synthetic validation pages, choose the confidence threshold
-    per kind there (best F1), and write the weights with their card to ``out``; ``make_training()`` gives the card's
-    training record once validation is done (so its times include it). Returns the card."""
+#: One-ink weights :func:`choose_one_ink_weight` tries (``DetectorCard.stamp_one_ink_weight``; 0 = off).
+ONE_INK_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+
+
+def choose_one_ink_weight(model, draft, val_pages, weights=ONE_INK_WEIGHTS):
+    """The one-ink weight with the best stamp AP50 on the synthetic validation pages (ties: the smaller weight),
+    with the labels and detections at that weight and every weight's AP50 (``{weight: ap50}``)."""
     from dataclasses import replace
 
-    from stampauth.detection.detector import DETECTOR_FILE, MarkDetector
+    from stampauth.detection.detector import MarkDetector
+    from stampauth.detection.metrics import average_precision
 
-    labeled, predictions = validate(MarkDetector(draft, model), val_pages)
+    best, tried = None, {}
+    for weight in sorted(set(float(w) for w in weights)):
+        labeled, predictions = validate(MarkDetector(replace(draft, stamp_one_ink_weight=weight), model), val_pages)
+        if not any(k == "stamp" for page in labeled for k, _ in page.boxes):
+            return 0.0, labeled, predictions, {}  # nothing to judge the cue on: off
+        ground_truth = {i: page.boxes for i, page in enumerate(labeled)}
+        tried[weight] = round(average_precision(dict(enumerate(predictions)), ground_truth, "stamp"), 4)
+        if best is None or tried[weight] > best[0]:
+            best = (tried[weight], weight, labeled, predictions)
+    log.info("stamp AP50 on synthetic validation pages by one-ink weight: %s; chosen %s", tried, best[1])
+    return best[1], best[2], best[3], tried
+
+
+def _choose_thresholds_and_save(model, draft, val_pages, out, make_training, one_ink_weights=ONE_INK_WEIGHTS):
+    """Run ``model`` (as ``draft`` configures it) on the synthetic validation pages, choose the one-ink weight
+    (:func:`choose_one_ink_weight`) and then the confidence threshold per kind there (best F1), and write the
+    weights with their card to ``out``; ``make_training()`` gives the card's training record once validation is
+    done (so its times include it). Returns the card."""
+    from dataclasses import replace
+
+    from stampauth.detection.detector import DETECTOR_FILE
+
+    weight, labeled, predictions, tried = choose_one_ink_weight(model, draft, val_pages, one_ink_weights)
     thresholds, metrics = choose_thresholds(labeled, predictions)
     log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
     training = make_training()
     return save_with_card(model, out, DETECTOR_FILE, "detector", lambda version: replace(
-        draft, version=version, score_thresholds=thresholds, training=training,
-        metrics={"synthetic_validation": metrics}))
+        draft, version=version, score_thresholds=thresholds, stamp_one_ink_weight=weight, training=training,
+        metrics={"synthetic_validation": metrics,
+                 "synthetic_validation_stamp_ap50_by_one_ink_weight": {str(w): ap for w, ap in tried.items()}}))
 
 
 def git_commit() -> str:
@@ -280,7 +307,7 @@ def train(args) -> dict:
     pool.shutdown(cancel_futures=True)
 
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents)"
                 + (f" with real signatures of the signature model's training writers from {Path(args.signatures).name}" if args.signatures else ""),
         "pages": args.pages,
@@ -303,7 +330,8 @@ def train(args) -> dict:
                     f" --steps {args.steps}"
                     f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
                     f" --generator-version {args.generator_version} --widths {args.widths}"
-                    + (f" --init-from <{init_version}>" if init_version else "")),
+                    + (f" --init-from <{init_version}>" if init_version else "")
+                    + f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"),
     })
     return asdict(card)
 
@@ -371,7 +399,7 @@ def ensemble(args) -> dict:
     members = [{"version": card.version, **{key: card.training.get(key) for key in
                 ("seed", "steps", "generator_version", "init_from", "train_seconds", "code_commit", "command")}}
                for card in cards]
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
         "ensemble_of": members,
         "parameters": int(model.count_params()),
@@ -384,7 +412,8 @@ def ensemble(args) -> dict:
         "command": (f"stampauth train detector-ensemble --members " + " ".join(f"<{c.version}>" for c in cards)
                     + f"{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                     f" --val-pages {args.val_pages} --val-seed {args.val_seed}"
-                    f" --generator-version {args.generator_version}"),
+                    f" --generator-version {args.generator_version}"
+                    f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"),
     })
     return asdict(card)
 
@@ -403,6 +432,9 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
                         help="their seed (8: the validation pages of a training run with the default --seed 7)")
     parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3, 4, 5],
                         help="page generator of the validation pages (default 3; the shipped ensemble was joined on 4)")
+    parser.add_argument("--one-ink-weights", type=float, nargs="+", default=list(ONE_INK_WEIGHTS),
+                        help="one-ink weights tried on the validation pages (the best stamp AP50 is kept; "
+                             "0 alone turns the cue off)")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
 
 
@@ -433,6 +465,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="channels at strides 2, 4, 8, 16, 32 (the shipped members: the default; a wider model "
                              "costs more per step and per page)")
     parser.add_argument("--shrink", type=float, default=0.5)
+    parser.add_argument("--one-ink-weights", type=float, nargs="+", default=list(ONE_INK_WEIGHTS),
+                        help="one-ink weights tried on the validation pages (the best stamp AP50 is kept; "
+                             "0 alone turns the cue off)")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=250)

@@ -699,16 +699,18 @@ class GetServerInfoResponse(_message.Message):
     def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., store_backend: _Optional[str] = ..., ocr_available: _Optional[bool] = ..., unimplemented_methods: _Optional[_Iterable[str]] = ..., detector: _Optional[_Union[DetectorInfo, _Mapping]] = ..., ocr_languages: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DetectorInfo(_message.Message):
-    __slots__ = ("name", "version", "input_long_side", "score_thresholds")
+    __slots__ = ("name", "version", "input_long_side", "score_thresholds", "stamp_one_ink_weight")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_LONG_SIDE_FIELD_NUMBER: _ClassVar[int]
     SCORE_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    STAMP_ONE_INK_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     input_long_side: int
     score_thresholds: _containers.RepeatedCompositeFieldContainer[KindThreshold]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., input_long_side: _Optional[int] = ..., score_thresholds: _Optional[_Iterable[_Union[KindThreshold, _Mapping]]] = ...) -> None: ...
+    stamp_one_ink_weight: float
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., input_long_side: _Optional[int] = ..., score_thresholds: _Optional[_Iterable[_Union[KindThreshold, _Mapping]]] = ..., stamp_one_ink_weight: _Optional[float] = ...) -> None: ...
 
 class KindThreshold(_message.Message):
     __slots__ = ("kind", "threshold")
