@@ -1,12 +1,21 @@
 """The one-ink cue on stamp boxes: one ink keeps its confidence, printed multi-colour logos lose some."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from stampauth.detection.detector import DetectorCard, MarkDetector
 from stampauth.detection.model import kernel_targets
-from stampauth.detection.postprocess import input_crop, one_ink_factor, one_ink_share
+from stampauth.detection.postprocess import (
+    apply_layout_prior,
+    fit_layout_prior,
+    input_crop,
+    layout_features,
+    one_ink_factor,
+    one_ink_share,
+)
 
 BLUE, GOLD, RED, BLACK = (170, 60, 20), (40, 170, 215), (40, 30, 200), (30, 30, 30)
 
@@ -83,3 +92,38 @@ def test_detector_lowers_a_multi_colour_logo_and_keeps_a_one_ink_stamp():
     assert logo.score < 0.6, "a gold-and-blue printed logo is not one stamp ink"
     # at the card's threshold the logo is no longer reported
     assert [d.box.x0 < 200 for d in _detector_on(page, boxes, 2.0).detect(page)] == [True]
+
+
+def test_layout_prior_learns_that_marks_lie_low_on_the_page():
+    rng = np.random.default_rng(0)
+    rows, truth = [], []
+    for _ in range(400):  # true marks in the lower half, false ones (letterhead logos) at the top
+        is_true = rng.random() < 0.6
+        centre_y = rng.uniform(0.5, 0.95) if is_true else rng.uniform(0.02, 0.2)
+        rows.append(layout_features(rng.uniform(0.5, 0.95), centre_y))
+        truth.append(is_true)
+    prior = fit_layout_prior(np.array(rows), np.array(truth))
+    assert prior["features"] == ["logit_score", "centre_y", "centre_y_squared"]
+    assert apply_layout_prior(0.9, 0.8, prior) > 0.8 > 0.2 > apply_layout_prior(0.9, 0.08, prior)
+
+
+def test_layout_prior_is_off_without_a_fit_and_needs_both_outcomes():
+    assert apply_layout_prior(0.73, 0.1, None) == 0.73 and apply_layout_prior(0.73, 0.1, {}) == 0.73
+    with pytest.raises(ValueError, match="true and false"):
+        fit_layout_prior(np.array([layout_features(0.9, 0.5)] * 3), np.array([True] * 3))
+
+
+def test_layout_features_clip_certain_scores_and_positions():
+    assert np.all(np.isfinite(layout_features(1.0, 1.4))) and layout_features(0.0, -0.2)[1] == 0.0
+
+
+def test_detector_applies_the_layout_prior_of_its_card():
+    page = np.full((400, 300, 3), 255, np.uint8)
+    boxes = [(100.0, 20.0, 200.0, 60.0), (100.0, 320.0, 200.0, 360.0)]  # one near the top, one near the bottom
+    detector = _detector_on(page, boxes, 0.0)
+    prior = {"weights": [1.0, 4.0, 0.0], "bias": -2.0}
+    detector.card = replace(detector.card, layout_prior={"stamp": prior})
+    top, bottom = sorted(detector.detect(page, min_score=0.0), key=lambda d: d.box.y0)
+    logit = np.log(0.9 / 0.1)
+    assert top.score == pytest.approx(1 / (1 + np.exp(-(logit + 4.0 * 40 / 400 - 2.0))), abs=2e-3)
+    assert bottom.score == pytest.approx(1 / (1 + np.exp(-(logit + 4.0 * 340 / 400 - 2.0))), abs=2e-3)

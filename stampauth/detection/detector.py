@@ -31,6 +31,9 @@ class DetectorCard:
     score_thresholds: dict = field(default_factory=lambda: {kind: 0.5 for kind in KINDS})
     # weight of the one-ink cue on stamp confidences (:mod:`stampauth.detection.postprocess`); 0 = off
     stamp_one_ink_weight: float = 0.0
+    # per kind, the logistic recalibration by the box's height on the page (:mod:`stampauth.detection.postprocess`);
+    # a kind without one keeps the network's confidence
+    layout_prior: dict = field(default_factory=dict)
     input_normalization: str = "BGR / 255, page resized (aspect kept) to input_long_side, zero padded to a multiple of 32"
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -147,13 +150,15 @@ class MarkDetector:
         """Every mark on one page, top to bottom. ``min_score`` None uses the card's threshold per kind.
 
         A stamp's score is the network's confidence times the card's one-ink factor (1 when
-        ``stamp_one_ink_weight`` is 0; :mod:`stampauth.detection.postprocess`)."""
+        ``stamp_one_ink_weight`` is 0); then, for a kind the card's ``layout_prior`` covers, the score is
+        recalibrated by where the box lies down the page (:mod:`stampauth.detection.postprocess`)."""
         if image_bgr.ndim == 2:
             image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
-        from stampauth.detection.postprocess import input_crop, one_ink_factor, one_ink_share
+        from stampauth.detection.postprocess import apply_layout_prior, input_crop, one_ink_factor, one_ink_share
 
         model_input, probabilities, sx, sy = self._forward(image_bgr)
         height, width = image_bgr.shape[:2]
+        input_height = height / sy  # the page's height in input pixels (the input is padded below it)
         detections = []
         for cls, score, (x0, y0, x1, y1) in decode_kernels(probabilities, self.card.map_threshold):
             kind = KINDS[cls]
@@ -161,6 +166,7 @@ class MarkDetector:
                 # judged on the model's own input, so validation pages and served pages see the same pixels
                 share = one_ink_share(input_crop(model_input, (x0, y0, x1, y1)))
                 score *= one_ink_factor(share, self.card.stamp_one_ink_weight)
+            score = apply_layout_prior(score, (y0 + y1) / 2 / input_height, self.card.layout_prior.get(kind))
             threshold = self.card.score_thresholds.get(kind, 0.5) if min_score is None else min_score
             if kind not in kinds or score < threshold:
                 continue

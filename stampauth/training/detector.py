@@ -197,23 +197,97 @@ def choose_one_ink_weight(model, draft, val_pages, weights=ONE_INK_WEIGHTS):
     return best[1], best[2], best[3], tried
 
 
-def _choose_thresholds_and_save(model, draft, val_pages, out, make_training, one_ink_weights=ONE_INK_WEIGHTS):
+#: A kind keeps its layout prior only if it lifts that kind's AP50 on held-out halves of the validation pages by this.
+LAYOUT_PRIOR_MIN_GAIN = 0.005
+
+
+def _layout_rows(labeled, predictions, kind: str, pages) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 3)`` layout features and ``(N,)`` truth (IoU >= 0.5 with a labelled mark) of ``kind``'s detections
+    on the validation pages numbered ``pages``."""
+    from stampauth.detection.postprocess import layout_features
+
+    rows, truth = [], []
+    for index in pages:
+        page = labeled[index]
+        marks = [box for k, box in page.boxes if k == kind]
+        for detection in predictions[index]:
+            if detection.kind == kind:
+                rows.append(layout_features(detection.score, (detection.box.y0 + detection.box.y1) / 2 / page.height))
+                truth.append(max((detection.box.iou(box) for box in marks), default=0.0) >= 0.5)
+    return np.array(rows).reshape(-1, 3), np.array(truth, bool)
+
+
+def _with_priors(labeled, predictions, priors: dict, pages=None) -> list:
+    """``predictions`` with the scores of the pages numbered ``pages`` (all by default) recalibrated by ``priors``."""
+    from dataclasses import replace
+
+    from stampauth.detection.postprocess import apply_layout_prior
+
+    pages = set(range(len(labeled)) if pages is None else pages)
+    return [[replace(d, score=round(apply_layout_prior(d.score, (d.box.y0 + d.box.y1) / 2 / page.height,
+                                                       priors.get(d.kind)), 4)) if index in pages else d
+             for d in detections] for index, (page, detections) in enumerate(zip(labeled, predictions))]
+
+
+def fit_layout_priors(labeled, predictions) -> tuple[dict, list, dict]:
+    """Per kind, the layout prior (:func:`~stampauth.detection.postprocess.fit_layout_prior`) fitted on the
+    validation pages' detections (true = IoU >= 0.5 with a labelled mark of that kind), kept only where it earns
+    its place out of sample: fitted on the even pages and measured on the odd ones and the other way round, the
+    AP50 of that kind must rise by at least ``LAYOUT_PRIOR_MIN_GAIN``. Returns the kept priors, the predictions
+    rescored with them, and per kind the two-fold AP50 without and with a prior."""
+    from stampauth.detection.metrics import average_precision
+    from stampauth.detection.postprocess import fit_layout_prior
+
+    ground_truth = {i: page.boxes for i, page in enumerate(labeled)}
+    folds = [range(0, len(labeled), 2), range(1, len(labeled), 2)]
+    priors, checks = {}, {}
+    for kind in KINDS:
+        try:
+            full = fit_layout_prior(*_layout_rows(labeled, predictions, kind, range(len(labeled))))
+            held_out = predictions
+            for fit_on, score_on in ((folds[0], folds[1]), (folds[1], folds[0])):
+                fold_prior = fit_layout_prior(*_layout_rows(labeled, predictions, kind, fit_on))
+                held_out = _with_priors(labeled, held_out, {kind: fold_prior}, score_on)
+        except ValueError:
+            log.info("no layout prior for %s: the validation pages lack true or false detections of it", kind)
+            continue
+        before = average_precision(dict(enumerate(predictions)), ground_truth, kind)
+        after = average_precision(dict(enumerate(held_out)), ground_truth, kind)
+        checks[kind] = {"two_fold_ap50_without": round(before, 4), "two_fold_ap50_with": round(after, 4)}
+        if after >= before + LAYOUT_PRIOR_MIN_GAIN:
+            rows, truth = _layout_rows(labeled, predictions, kind, range(len(labeled)))
+            priors[kind] = {**full, "fitted_on": {"detections": len(truth), "true": int(truth.sum())}}
+    return priors, _with_priors(labeled, predictions, priors), checks
+
+
+def _choose_thresholds_and_save(model, draft, val_pages, out, make_training, one_ink_weights=ONE_INK_WEIGHTS,
+                                layout_prior: bool = True):
     """Run ``model`` (as ``draft`` configures it) on the synthetic validation pages, choose the one-ink weight
-    (:func:`choose_one_ink_weight`) and then the confidence threshold per kind there (best F1), and write the
-    weights with their card to ``out``; ``make_training()`` gives the card's training record once validation is
-    done (so its times include it). Returns the card."""
+    (:func:`choose_one_ink_weight`), fit the layout priors (:func:`fit_layout_priors`, unless ``layout_prior`` is
+    False) and then choose the confidence threshold per kind there (best F1), and write the weights with their card
+    to ``out``; ``make_training()`` gives the card's training record once validation is done (so its times include
+    it). Returns the card."""
     from dataclasses import replace
 
     from stampauth.detection.detector import DETECTOR_FILE
+    from stampauth.detection.metrics import evaluate_detections
 
     weight, labeled, predictions, tried = choose_one_ink_weight(model, draft, val_pages, one_ink_weights)
-    thresholds, metrics = choose_thresholds(labeled, predictions)
-    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds, metrics)
+    metrics = {"synthetic_validation_stamp_ap50_by_one_ink_weight": {str(w): ap for w, ap in tried.items()}}
+    priors = {}
+    if layout_prior:
+        metrics["synthetic_validation_before_layout_prior"] = evaluate_detections(
+            labeled, predictions, {kind: 0.5 for kind in KINDS})
+        priors, predictions, metrics["layout_prior_checks"] = fit_layout_priors(labeled, predictions)
+        log.info("layout priors: two-fold AP50 without / with on synthetic validation pages %s; kept %s",
+                 metrics["layout_prior_checks"], priors)
+    thresholds, metrics["synthetic_validation"] = choose_thresholds(labeled, predictions)
+    log.info("thresholds chosen on synthetic validation pages: %s; metrics %s", thresholds,
+             metrics["synthetic_validation"])
     training = make_training()
     return save_with_card(model, out, DETECTOR_FILE, "detector", lambda version: replace(
-        draft, version=version, score_thresholds=thresholds, stamp_one_ink_weight=weight, training=training,
-        metrics={"synthetic_validation": metrics,
-                 "synthetic_validation_stamp_ap50_by_one_ink_weight": {str(w): ap for w, ap in tried.items()}}))
+        draft, version=version, score_thresholds=thresholds, stamp_one_ink_weight=weight, layout_prior=priors,
+        training=training, metrics=metrics))
 
 
 def git_commit() -> str:
@@ -307,7 +381,7 @@ def train(args) -> dict:
     pool.shutdown(cancel_futures=True)
 
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, make_training=lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, layout_prior=args.layout_prior, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents)"
                 + (f" with real signatures of the signature model's training writers from {Path(args.signatures).name}" if args.signatures else ""),
         "pages": args.pages,
@@ -331,7 +405,8 @@ def train(args) -> dict:
                     f" --batch {args.batch} --crop {crop} --lr {args.lr} --long-side {args.long_side}"
                     f" --generator-version {args.generator_version} --widths {args.widths}"
                     + (f" --init-from <{init_version}>" if init_version else "")
-                    + f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"),
+                    + f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"
+                    + ("" if args.layout_prior else " --no-layout-prior")),
     })
     return asdict(card)
 
@@ -399,7 +474,7 @@ def ensemble(args) -> dict:
     members = [{"version": card.version, **{key: card.training.get(key) for key in
                 ("seed", "steps", "generator_version", "init_from", "train_seconds", "code_commit", "command")}}
                for card in cards]
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, make_training=lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, layout_prior=args.layout_prior, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
         "ensemble_of": members,
         "parameters": int(model.count_params()),
@@ -413,7 +488,8 @@ def ensemble(args) -> dict:
                     + f"{' --signatures ' + Path(args.signatures).name if args.signatures else ''}"
                     f" --val-pages {args.val_pages} --val-seed {args.val_seed}"
                     f" --generator-version {args.generator_version}"
-                    f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"),
+                    f" --one-ink-weights {' '.join(f'{w:g}' for w in args.one_ink_weights)}"
+                    + ("" if args.layout_prior else " --no-layout-prior")),
     })
     return asdict(card)
 
@@ -435,6 +511,8 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--one-ink-weights", type=float, nargs="+", default=list(ONE_INK_WEIGHTS),
                         help="one-ink weights tried on the validation pages (the best stamp AP50 is kept; "
                              "0 alone turns the cue off)")
+    parser.add_argument("--no-layout-prior", dest="layout_prior", action="store_false",
+                        help="keep the network's confidences (do not fit the layout prior on the validation pages)")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
 
 
@@ -468,6 +546,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--one-ink-weights", type=float, nargs="+", default=list(ONE_INK_WEIGHTS),
                         help="one-ink weights tried on the validation pages (the best stamp AP50 is kept; "
                              "0 alone turns the cue off)")
+    parser.add_argument("--no-layout-prior", dest="layout_prior", action="store_false",
+                        help="keep the network's confidences (do not fit the layout prior on the validation pages)")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pages")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=250)
