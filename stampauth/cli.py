@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--other-stamp-share", type=float, default=0.0,
                        help="stamps: share of impressions with another stamp (another design, another ink) pressed "
                             "across one side, as documents collect them (default 0: the evaluation set of the model card)")
-    synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4, 5],
+    synth.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4, 5, 6],
                        help="documents: page generator version (1: the first detector's pages, the default; 2: + script-font"
                             " and line-art logos, handwritten dates and form entries, larger and fainter signatures; 3: + invoices'"
                             " dense and coloured tables, totals boxes, barcodes; 4: + printed crests and seal-like badges, what the shipped"

@@ -237,6 +237,27 @@ def test_generator_version_5_writes_note_blocks_and_stacks_co_signers_and_versio
     assert sum(stacked) >= 2, stacked
 
 
+def test_generator_version_6_takes_nine_in_ten_labelled_signatures_from_the_bank():
+    import pytest
+
+    from stampauth.synth import documents
+
+    bank = SignatureBank([signature_coverage(cv2.cvtColor(synthetic_signature(i), cv2.COLOR_BGR2GRAY)) for i in range(4)])
+    drawn = {"real": 0, "synthetic": 0}
+    sample, pen = bank.sample, documents._synthetic_signature
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bank, "sample", lambda rng: drawn.__setitem__("real", drawn["real"] + 1) or sample(rng))
+        patch.setattr(documents, "_synthetic_signature",
+                      lambda rng, h: drawn.__setitem__("synthetic", drawn["synthetic"] + 1) or pen(rng, h))
+        shares = {}
+        for version in (5, 6):
+            drawn.update(real=0, synthetic=0)
+            for index in range(30):
+                generate_page(np.random.default_rng([25, index]), bank, long_side=400, version=version)
+            shares[version] = drawn["real"] / max(1, drawn["real"] + drawn["synthetic"])
+    assert 0.4 < shares[5] < 0.8 and shares[6] > 0.8, shares
+
+
 def test_a_handwritten_note_block_has_several_lines_of_ink():
     from stampauth.synth.documents import _handwritten_code, _handwritten_note_block
 

@@ -506,7 +506,7 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-pages", type=int, default=200, help="synthetic pages the thresholds are chosen on")
     parser.add_argument("--val-seed", type=int, default=8,
                         help="their seed (8: the validation pages of a training run with the default --seed 7)")
-    parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3, 4, 5],
+    parser.add_argument("--generator-version", type=int, default=3, choices=[1, 2, 3, 4, 5, 6],
                         help="page generator of the validation pages (default 3; the shipped ensemble was joined on 4)")
     parser.add_argument("--one-ink-weights", type=float, nargs="+", default=list(ONE_INK_WEIGHTS),
                         help="one-ink weights tried on the validation pages (the best stamp AP50 is kept; "
@@ -536,7 +536,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default="", help="a folder with a trained mark_detector.keras to fine-tune from")
     parser.add_argument("--init-member", type=int, default=0,
                         help="when --init-from holds an ensemble (the shipped models/ does): which member to start from")
-    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4, 5],
+    parser.add_argument("--generator-version", type=int, default=1, choices=[1, 2, 3, 4, 5, 6],
                         help="page generator version (stampauth.synth.documents.GENERATOR_VERSIONS); the shipped weights were last "
                              "fine-tuned on 4")
     parser.add_argument("--widths", default=",".join(map(str, DEFAULT_WIDTHS)),
