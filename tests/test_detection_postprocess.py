@@ -127,3 +127,38 @@ def test_detector_applies_the_layout_prior_of_its_card():
     logit = np.log(0.9 / 0.1)
     assert top.score == pytest.approx(1 / (1 + np.exp(-(logit + 4.0 * 40 / 400 - 2.0))), abs=2e-3)
     assert bottom.score == pytest.approx(1 / (1 + np.exp(-(logit + 4.0 * 340 / 400 - 2.0))), abs=2e-3)
+
+
+def _validation_pages(rng, n_pages, informative: bool):
+    """Labelled pages with stamp detections: true ones (on a mark) and false ones, the false ones near the top when
+    ``informative`` (letterhead logos), where the true ones lie otherwise; scores overlap either way."""
+    from pathlib import Path
+
+    from stampauth.detection.metrics import LabeledPage
+    from stampauth.detection.types import Box, Detection
+
+    labeled, predictions = [], []
+    for index in range(n_pages):
+        y_true = rng.uniform(0.5, 0.9) * 1000
+        y_false = (rng.uniform(0.03, 0.15) if informative else rng.uniform(0.5, 0.9)) * 1000
+        mark = Box(300, y_true - 50, 400, y_true + 50)
+        labeled.append(LabeledPage(Path(f"p{index}"), 800, 1000, (("stamp", mark),)))
+        predictions.append([Detection("stamp", mark, float(rng.uniform(0.5, 0.9))),
+                            Detection("stamp", Box(600, y_false - 40, 700, y_false + 40), float(rng.uniform(0.5, 0.9)))])
+    return labeled, predictions
+
+
+def test_ensemble_step_keeps_a_layout_prior_only_where_it_helps_out_of_sample():
+    from stampauth.training.detector import fit_layout_priors
+
+    rng = np.random.default_rng(3)
+    labeled, predictions = _validation_pages(rng, 80, informative=True)
+    priors, rescored, checks = fit_layout_priors(labeled, predictions)
+    assert "stamp" in priors and checks["stamp"]["two_fold_ap50_with"] > checks["stamp"]["two_fold_ap50_without"]
+    true_scores = [page[0].score for page in rescored]
+    false_scores = [page[1].score for page in rescored]
+    assert min(true_scores) > max(false_scores), "the prior ranks every low box above every letterhead box"
+
+    labeled, predictions = _validation_pages(np.random.default_rng(4), 80, informative=False)
+    priors, rescored, checks = fit_layout_priors(labeled, predictions)
+    assert "stamp" not in priors and rescored == predictions

@@ -225,7 +225,8 @@ def _with_priors(labeled, predictions, priors: dict, pages=None) -> list:
 
     pages = set(range(len(labeled)) if pages is None else pages)
     return [[replace(d, score=round(apply_layout_prior(d.score, (d.box.y0 + d.box.y1) / 2 / page.height,
-                                                       priors.get(d.kind)), 4)) if index in pages else d
+                                                       priors[d.kind]), 4))
+             if index in pages and d.kind in priors else d
              for d in detections] for index, (page, detections) in enumerate(zip(labeled, predictions))]
 
 
@@ -242,8 +243,9 @@ def fit_layout_priors(labeled, predictions) -> tuple[dict, list, dict]:
     folds = [range(0, len(labeled), 2), range(1, len(labeled), 2)]
     priors, checks = {}, {}
     for kind in KINDS:
+        rows, truth = _layout_rows(labeled, predictions, kind, range(len(labeled)))
         try:
-            full = fit_layout_prior(*_layout_rows(labeled, predictions, kind, range(len(labeled))))
+            full = fit_layout_prior(rows, truth)
             held_out = predictions
             for fit_on, score_on in ((folds[0], folds[1]), (folds[1], folds[0])):
                 fold_prior = fit_layout_prior(*_layout_rows(labeled, predictions, kind, fit_on))
@@ -255,7 +257,6 @@ def fit_layout_priors(labeled, predictions) -> tuple[dict, list, dict]:
         after = average_precision(dict(enumerate(held_out)), ground_truth, kind)
         checks[kind] = {"two_fold_ap50_without": round(before, 4), "two_fold_ap50_with": round(after, 4)}
         if after >= before + LAYOUT_PRIOR_MIN_GAIN:
-            rows, truth = _layout_rows(labeled, predictions, kind, range(len(labeled)))
             priors[kind] = {**full, "fitted_on": {"detections": len(truth), "true": int(truth.sum())}}
     return priors, _with_priors(labeled, predictions, priors), checks
 
@@ -381,7 +382,8 @@ def train(args) -> dict:
     pool.shutdown(cancel_futures=True)
 
     draft = DetectorCard(name=DETECTOR_FILE, version="draft", input_long_side=args.long_side, shrink=args.shrink)
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, layout_prior=args.layout_prior, make_training=lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights,
+                                       layout_prior=args.layout_prior, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents)"
                 + (f" with real signatures of the signature model's training writers from {Path(args.signatures).name}" if args.signatures else ""),
         "pages": args.pages,
@@ -474,7 +476,8 @@ def ensemble(args) -> dict:
     members = [{"version": card.version, **{key: card.training.get(key) for key in
                 ("seed", "steps", "generator_version", "init_from", "train_seconds", "code_commit", "command")}}
                for card in cards]
-    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights, layout_prior=args.layout_prior, make_training=lambda: {
+    card = _choose_thresholds_and_save(model, draft, val_pages, args.out, one_ink_weights=args.one_ink_weights,
+                                       layout_prior=args.layout_prior, make_training=lambda: {
         "data": "synthetic pages (stampauth.synth.documents), as each member's record says",
         "ensemble_of": members,
         "parameters": int(model.count_params()),
