@@ -115,7 +115,8 @@ def _eval_detection(args) -> int:
     from stampauth.detection.evaluate import evaluate_detection
 
     result = evaluate_detection(args.data, args.models_dir, baseline=not args.no_baselines,
-                                progress=progress_bar("pages") if sys.stderr.isatty() else None)
+                                progress=progress_bar("pages") if sys.stderr.isatty() else None,
+                                errors_dir=args.errors)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -128,6 +129,13 @@ def _eval_detection(args) -> int:
                 print(f"  {name:<10} {kind:<10} {r['ap50']:>7.4f} {r['precision']:>10.4f} {r['recall']:>7.4f}"
                       f" {r['threshold']:>10.2f} {r['n_boxes']:>6}")
         print(f"  {name:<10} {'time':<10} {rows['ms_per_page']:>7.1f} ms per page (after decoding)")
+    if "errors" in result:
+        for kind in ("signature", "stamp"):
+            if kind in result["errors"]:
+                e = result["errors"][kind]
+                print(f"  errors     {kind:<10} {e['false']} false ({e['false_at_threshold']} at the threshold),"
+                      f" {e['missed_at_threshold']} missed at the threshold: {', '.join(e['sheets'].values())}")
+        print(f"  error sheets and errors.json in {result['errors']['dir']}")
     return 0
 
 
@@ -316,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-writer", action="store_true",
                           help="signatures/stamps: also break the errors down by writer (design): ranking within each"
                                " (AUC) against how the one threshold suits it (FRR / FAR)")
+    evaluate.add_argument("--errors", default=None, metavar="DIR",
+                          help="detection: also write the detector's errors to DIR: contact sheets of the most "
+                               "confident false detections and of the missed marks per kind, and errors.json")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_eval)
 

@@ -358,6 +358,19 @@ def test_eval_detection_json_has_model_and_baseline_per_kind(page_set, capsys):
     assert result["ms_per_page"] > 0 and result["baseline"]["ms_per_page"] > 0
 
 
+def test_eval_detection_writes_error_sheets_on_request(page_set, tmp_path, capsys):
+    assert cli.main(["eval", "detection", "--data", str(page_set), "--no-baselines", "--errors",
+                     str(tmp_path / "errors")]) == 0
+    out = capsys.readouterr().out
+    assert "error sheets and errors.json in" in out
+    listing = json.loads((tmp_path / "errors" / "errors.json").read_text())
+    assert listing and set(listing) <= {"signature", "stamp"}
+    for kind, errors in listing.items():
+        assert set(errors) == {"false", "missed"}
+        for what in ("false", "missed"):
+            assert (tmp_path / "errors" / f"{kind}-{what}.png").exists() == bool(errors[what])
+
+
 def test_detect_prints_marks_and_writes_annotated_pages(page_set, tmp_path, capsys):
     images = sorted((page_set / "images").iterdir())[:2]
     assert cli.main(["detect", *map(str, images), "--json", "--annotate-dir", str(tmp_path / "ann")]) == 0

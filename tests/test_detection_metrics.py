@@ -166,3 +166,33 @@ def test_evaluate_detections():
     assert evaluate_detections(pages, preds, score_threshold=0.1)["stamp"]["precision"] == 0.5
     with pytest.raises(ValueError, match="one list per page"):
         evaluate_detections(pages, preds[:1], 0.5)
+
+
+def test_detection_errors_list_false_and_missed_marks_and_write_contact_sheets(tmp_path):
+    import json
+
+    from stampauth.detection.evaluate import detection_errors, write_detection_errors
+
+    paths = []
+    for name in ("p1.png", "p2.png"):
+        paths.append(tmp_path / name)
+        cv2.imwrite(str(paths[-1]), np.full((500, 400, 3), 255, np.uint8))
+    pages = [LabeledPage(paths[0], 400, 500, (("stamp", A), ("stamp", B))), LabeledPage(paths[1], 400, 500, ())]
+    predictions = [
+        [Detection("stamp", A, 0.9), Detection("stamp", Box(300, 10, 380, 60), 0.8),  # a hit and a false stamp
+         Detection("stamp", Box(200, 300, 230, 330), 0.3)],  # B only in part: IoU under 0.5
+        [Detection("stamp", B, 0.4)],  # a false stamp under the threshold
+    ]
+    errors = detection_errors(pages, predictions, {"signature": 0.5, "stamp": 0.5}, "stamp")
+    assert [(e["page"], e["score"], e["at_threshold"]) for e in errors["false"]] == [
+        ("p1.png", 0.8, True), ("p2.png", 0.4, False), ("p1.png", 0.3, False)]
+    assert [(e["page"], e["box"]) for e in errors["missed"]] == [("p1.png", [200, 300, 260, 420])]
+    assert errors["missed"][0]["best_iou"] == pytest.approx(900 / 7200, abs=1e-3)
+
+    report = write_detection_errors(pages, predictions, {"signature": 0.5, "stamp": 0.5}, tmp_path / "errors", top=2)
+    assert report["stamp"] == {"false": 3, "false_at_threshold": 1, "missed_at_threshold": 1,
+                               "sheets": {"false": "stamp-false.png", "missed": "stamp-missed.png"}}
+    assert "signature" not in report, "no signature is labelled, so there is nothing to list"
+    sheet = cv2.imread(str(tmp_path / "errors" / "stamp-false.png"))
+    assert sheet.shape == (120, 4 * 240, 3), "the two most confident false stamps, one row of four tiles"
+    assert len(json.loads((tmp_path / "errors" / "errors.json").read_text())["stamp"]["false"]) == 3

@@ -129,16 +129,16 @@ def read_yolo_dataset(data_dir: str | Path) -> list[LabeledPage]:
     return pages
 
 
-def _match(detections: Detections, ground_truth: GroundTruth, kind: str, iou_threshold: float):
-    """Scores (descending), true-positive flags aligned with them, and the number of GT boxes."""
+def match_detections(detections: Detections, ground_truth: GroundTruth, kind: str, iou_threshold: float):
+    """Greedy matching of ``kind``'s detections to its GT boxes in descending score order (each GT box at most once,
+    at IoU >= ``iou_threshold``). Returns ``ranked``, ``[(score, page key, box, matched GT index or -1)]`` best
+    first, and ``matched``, ``{page key: (n_gt,) bool}``."""
     gt_boxes = {key: [box for k, box in marks if k == kind] for key, marks in ground_truth.items()}
-    n_gt = sum(len(boxes) for boxes in gt_boxes.values())
     ranked = [(d.score, key, d.box) for key, dets in detections.items() for d in dets if d.kind == kind]
     ranked.sort(key=lambda item: -item[0])  # stable: ties keep their input order
     matched = {key: np.zeros(len(boxes), bool) for key, boxes in gt_boxes.items()}
-    scores = np.array([score for score, _, _ in ranked], float)
-    tp = np.zeros(len(ranked), bool)
-    for i, (_, key, box) in enumerate(ranked):
+    result = []
+    for score, key, box in ranked:
         best, best_iou = -1, iou_threshold
         for j, gt in enumerate(gt_boxes.get(key, ())):
             iou = box.iou(gt)
@@ -146,8 +146,16 @@ def _match(detections: Detections, ground_truth: GroundTruth, kind: str, iou_thr
                 best, best_iou = j, iou
         if best >= 0:
             matched[key][best] = True
-            tp[i] = True
-    return scores, tp, n_gt
+        result.append((score, key, box, best))
+    return result, matched
+
+
+def _match(detections: Detections, ground_truth: GroundTruth, kind: str, iou_threshold: float):
+    """Scores (descending), true-positive flags aligned with them, and the number of GT boxes."""
+    ranked, matched = match_detections(detections, ground_truth, kind, iou_threshold)
+    scores = np.array([score for score, *_ in ranked], float)
+    tp = np.array([index >= 0 for *_, index in ranked], bool)
+    return scores, tp, int(sum(len(flags) for flags in matched.values()))
 
 
 def average_precision(
