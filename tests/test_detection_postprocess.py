@@ -162,3 +162,14 @@ def test_ensemble_step_keeps_a_layout_prior_only_where_it_helps_out_of_sample():
     labeled, predictions = _validation_pages(np.random.default_rng(4), 80, informative=False)
     priors, rescored, checks = fit_layout_priors(labeled, predictions)
     assert "stamp" not in priors and rescored == predictions
+
+
+def test_coloured_paper_is_not_a_second_ink():
+    """Regression: on a yellow form the saturated paper counted as coloured ink beside a blue stamp's."""
+    crop = _ring(BLUE)
+    yellow_paper = np.array([110, 225, 245], np.uint8)
+    crop[(crop == 255).all(axis=2)] = yellow_paper
+    assert one_ink_share(crop) == pytest.approx(1.0, abs=0.02)
+    logo = _two_colour_logo()
+    logo[(logo == 255).all(axis=2)] = yellow_paper
+    assert one_ink_share(logo) < 0.7, "two inks on coloured paper are still two inks"

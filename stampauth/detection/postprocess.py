@@ -21,19 +21,29 @@ MIN_INK_SATURATION = 70
 MIN_INK_VALUE = 50
 # Below this share of the box coloured, there is no colour to judge (a black or grey stamp, a grey scan).
 MIN_COLOURED_SHARE = 0.01
+# Ink differs from the paper by at least this much in some channel (0-255): coloured paper (a yellow form, a pink
+# copy) is saturated too, but it is the background, not a second ink.
+MIN_INK_CONTRAST = 40
 
 
 def one_ink_share(crop_bgr: np.ndarray) -> float:
     """``(h, w, 3) uint8`` BGR crop of a box -> share of its coloured ink within ``HUE_TOLERANCE`` hue units of its
     strongest hue, in ``(0, 1]``.
 
-    1.0 when coloured ink covers less than ``MIN_COLOURED_SHARE`` of the crop: a black stamp or a grey scan is not
-    penalised for having no colour.
+    Coloured ink: saturated, not dark, and at least ``MIN_INK_CONTRAST`` away from the paper (the median colour of
+    the crop's lightest tenth), so coloured paper is not taken for a second ink. 1.0 when coloured ink
+    covers less than ``MIN_COLOURED_SHARE`` of the crop: a black stamp or a grey scan is not penalised for having no
+    colour.
     """
     if crop_bgr.ndim != 3 or crop_bgr.shape[0] < 2 or crop_bgr.shape[1] < 2:
         return 1.0
     hsv = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2HSV)
-    coloured = (hsv[..., 1] >= MIN_INK_SATURATION) & (hsv[..., 2] >= MIN_INK_VALUE)
+    # the paper is the lightest part of the box (a solid logo can fill most of its box, a stamp's ink rarely does)
+    value = hsv[..., 2]
+    paper = np.median(crop_bgr[value >= np.percentile(value, 90)], axis=0)
+    contrast = np.abs(crop_bgr.astype(np.int16) - paper.astype(np.int16)).max(axis=2)
+    coloured = ((hsv[..., 1] >= MIN_INK_SATURATION) & (hsv[..., 2] >= MIN_INK_VALUE)
+                & (contrast >= MIN_INK_CONTRAST))
     count = int(np.count_nonzero(coloured))
     if count < MIN_COLOURED_SHARE * coloured.size:
         return 1.0
