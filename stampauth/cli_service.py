@@ -487,7 +487,10 @@ def cmd_info(args) -> int:
     for kind, model in description.models.items():
         print(f"  {kind:<9} {model['version']}  {model['score_kind']} threshold {model['threshold']:.3f}")
     if description.detector:
-        print(f"  detector  {description.detector['version']}")
+        detector = description.detector
+        thresholds = ", ".join(f"{kind} {value:.2f}" for kind, value in sorted(detector["score_thresholds"].items()))
+        print(f"  detector  {detector['version']}  input long side {detector['input_long_side']}; thresholds "
+              f"{thresholds}; one-ink weight {detector['stamp_one_ink_weight']:g}")
     print(f"  store {description.store_backend}; OCR {'available' if description.ocr_available else 'not installed'}"
           f" ({', '.join(description.ocr_languages) or '-'})")
     if description.unimplemented_methods:

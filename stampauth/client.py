@@ -231,7 +231,10 @@ def server_description_from_proto(r: pb.GetServerInfoResponse) -> ServerDescript
         "name": m.name, "version": m.version, "score_kind": pb.ScoreKind.Name(m.score_kind).removeprefix("SCORE_KIND_").lower(),
         "threshold": m.threshold, "review_band": m.review_band, "embedding_dim": m.embedding_dim} for m in r.models}
     detector = {"name": r.detector.name, "version": r.detector.version,
-                "input_long_side": r.detector.input_long_side} if r.HasField("detector") else None
+                "input_long_side": r.detector.input_long_side,
+                "score_thresholds": {KIND_FROM_PROTO.get(t.kind, str(t.kind)): round(t.threshold, 4)
+                                     for t in r.detector.score_thresholds},
+                "stamp_one_ink_weight": round(r.detector.stamp_one_ink_weight, 4)} if r.HasField("detector") else None
     limits = {k: int(v) for k, v in MessageToDict(r.limits, preserving_proto_field_name=True).items()}
     return ServerDescription(r.server_version, r.api_version, models, detector, r.store_backend, r.ocr_available,
                              tuple(r.ocr_languages), tuple(r.unimplemented_methods), limits)

@@ -85,6 +85,9 @@ def test_detect_compare_and_info(where, capsys, tmp_path):
     code, out, _ = run(capsys, "info", "--json", *where)
     info = json.loads(out)
     assert code == 0 and {"signature", "stamp"} <= set(info["models"]) and info["detector"]
+    assert set(info["detector"]["score_thresholds"]) == {"signature", "stamp"} and "stamp_one_ink_weight" in info["detector"]
+    code, out, _ = run(capsys, "info", *where)
+    assert code == 0 and "one-ink weight" in out and "thresholds signature" in out
 
 
 def test_errors_have_exit_codes_and_say_what_to_do(capsys, tmp_path, demo_server, monkeypatch):

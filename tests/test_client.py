@@ -55,6 +55,11 @@ def test_health_and_server_description(client):
     assert {"signature", "stamp"} <= set(info.models) and info.detector is not None
     assert info.models["signature"]["score_kind"] == "similarity" and 0 < info.models["signature"]["threshold"] < 1
     assert info.limits["max_document_bytes"] > 0 and info.store_backend
+    from stampauth.detection.detector import load_detector
+
+    card = load_detector().card
+    assert info.detector["score_thresholds"] == pytest.approx(card.score_thresholds)
+    assert info.detector["stamp_one_ink_weight"] == pytest.approx(card.stamp_one_ink_weight)
 
 
 def test_identities_and_specimens(client, signer):
